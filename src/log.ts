@@ -1,0 +1,106 @@
+// Logging through consola, formatted as CRI-O (logrus) formats it so existing log pipelines keep
+// parsing: text `time="…" level=info msg="…" key=value` or JSON `{"level":…,"msg":…,"time":…}`.
+import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola/core";
+
+/** CRI-O's log_level values and the consola level each maps to. */
+export const LOG_LEVELS = {
+  fatal: 0,
+  panic: 0,
+  error: 0,
+  warn: 1,
+  warning: 1,
+  info: 3,
+  debug: 4,
+  trace: 5,
+} as const;
+export type LogLevelName = keyof typeof LOG_LEVELS;
+export type LogFormat = "text" | "json";
+
+const consolaTypeToLevel: Record<string, string> = {
+  fatal: "fatal",
+  error: "error",
+  warn: "warning",
+  log: "info",
+  info: "info",
+  success: "info",
+  ready: "info",
+  start: "info",
+  box: "info",
+  debug: "debug",
+  trace: "trace",
+  verbose: "trace",
+  fail: "error",
+};
+
+export type Fields = Record<string, unknown>;
+
+function isFields(v: unknown): v is Fields {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Error);
+}
+
+function quoteText(v: string): string {
+  return /^[A-Za-z0-9_./:@+-]+$/.test(v) ? v : JSON.stringify(v);
+}
+
+function fieldValue(v: unknown): string {
+  if (v instanceof Error) return v.message;
+  if (typeof v === "string") return v;
+  if (typeof v === "bigint") return v.toString();
+  return JSON.stringify(v) ?? String(v);
+}
+
+/** Splits consola's args into the message and trailing structured fields. */
+function messageAndFields(args: unknown[]): { msg: string; fields: Fields } {
+  const parts: string[] = [];
+  const fields: Fields = {};
+  for (const a of args) {
+    if (isFields(a)) Object.assign(fields, a);
+    else if (a instanceof Error) {
+      parts.push(a.message);
+    } else parts.push(fieldValue(a));
+  }
+  return { msg: parts.join(" "), fields };
+}
+
+export function formatLine(format: LogFormat, date: Date, level: string, msg: string, fields: Fields): string {
+  const time = date.toISOString();
+  if (format === "json") {
+    const obj: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(fields)) obj[k] = typeof v === "bigint" ? v.toString() : v instanceof Error ? v.message : v;
+    obj.level = level;
+    obj.msg = msg;
+    obj.time = time;
+    return JSON.stringify(obj);
+  }
+  let line = `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+  for (const [k, v] of Object.entries(fields)) line += ` ${k}=${quoteText(fieldValue(v))}`;
+  return line;
+}
+
+class CrioReporter implements ConsolaReporter {
+  format: LogFormat = "text";
+  write: (line: string) => void = (line) => process.stderr.write(line + "\n");
+  log(obj: LogObject): void {
+    const { msg, fields } = messageAndFields(obj.args);
+    const level = consolaTypeToLevel[obj.type] ?? "info";
+    this.write(formatLine(this.format, obj.date, level, msg, fields));
+  }
+}
+
+const reporter = new CrioReporter();
+
+/** The process-wide logger. `log.info("msg", { field: 1 })`. */
+export const log: ConsolaInstance = createConsola({ level: LOG_LEVELS.info, reporters: [reporter] });
+
+/** Applies log_level and log_format; throws on an unknown level name. */
+export function configureLogging(opts: { level?: string; format?: LogFormat; write?: (line: string) => void }): void {
+  if (opts.level !== undefined) {
+    const lvl = LOG_LEVELS[opts.level as LogLevelName];
+    if (lvl === undefined) {
+      throw new Error(`unknown log level ${JSON.stringify(opts.level)}: want one of ${Object.keys(LOG_LEVELS).join(", ")}`);
+    }
+    log.level = lvl;
+  }
+  if (opts.format !== undefined) reporter.format = opts.format;
+  if (opts.write !== undefined) reporter.write = opts.write;
+}

@@ -1,0 +1,34 @@
+// What the RPC handlers share: the running configuration (replaced on SIGHUP) and the daemon's
+// view of its subsystems. Later issues add the image store, sandbox and container state here.
+import type { Config } from "../config/index.ts";
+import type { CrioInfo } from "./http.ts";
+
+export interface NetworkStatus {
+  ready: boolean;
+  reason: string;
+  message: string;
+}
+
+export class ServerContext {
+  constructor(public config: Config) {}
+
+  /** Whether pod networking can be set up. No CNI support exists yet, so it never is. */
+  networkStatus(): NetworkStatus {
+    return {
+      ready: false,
+      reason: "NetworkPluginNotReady",
+      message: `Network plugin returns error: no CNI network is loaded from ${this.config.network.network_dir}; pod networking is not available in this build yet`,
+    };
+  }
+
+  /** GET /info of the status API. */
+  crioInfo(): CrioInfo {
+    return {
+      storage_driver: this.config.storage_driver,
+      storage_image: this.config.imagestore,
+      storage_root: this.config.root,
+      cgroup_driver: this.config.runtime.cgroup_manager,
+      default_id_mappings: { uids: null, gids: null },
+    };
+  }
+}

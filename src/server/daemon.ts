@@ -1,0 +1,136 @@
+// The daemon's life: listen on the CRI socket (gRPC + HTTP status API), report readiness to
+// systemd, reload on SIGHUP, stop gracefully on SIGTERM/SIGINT.
+import * as grpc from "@grpc/grpc-js";
+import { unlinkSync } from "node:fs";
+import type net from "node:net";
+import { configToToml, reloadConfig, type Config, type LoadResult } from "../config/index.ts";
+import { configureLogging, log, type LogFormat } from "../log.ts";
+import { ImageServiceMethods, RuntimeServiceMethods } from "../proto/index.ts";
+import { sdNotify } from "../sys/index.ts";
+import { versionInfo } from "../version.ts";
+import { addCriService, type Gate, type MethodInfo } from "./grpc.ts";
+import { createStatusServer, type StatusSource } from "./http.ts";
+import { listenUnix } from "./listen.ts";
+import { imageHandlers } from "./image/index.ts";
+import { runtimeHandlers } from "./runtime/index.ts";
+import { ServerContext } from "./context.ts";
+
+/** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface DaemonOptions {
+  /** The configuration the daemon starts with. */
+  initial: LoadResult;
+  /** Reads the configuration again (files, env, flags) for SIGHUP. */
+  reload: () => LoadResult;
+}
+
+function applyLogging(config: Config): void {
+  configureLogging({ level: config.runtime.log_level, format: config.flagOnly.log_format as LogFormat });
+}
+
+function notify(state: string): void {
+  try {
+    sdNotify(state);
+  } catch (err) {
+    log.warn("could not notify the service manager", { state, error: err });
+  }
+}
+
+/** Runs the daemon until a stop signal; resolves with the process exit status. */
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const ctx = new ServerContext(opts.initial.config);
+  applyLogging(ctx.config);
+  for (const w of opts.initial.warnings) log.warn(w);
+  const v = versionInfo();
+  log.info(`Starting CRI-O, version: ${v.version}, git: ${v.gitCommit}(${v.gitTreeState})`);
+  log.debug("configuration", { files: opts.initial.files });
+
+  let ready = false;
+  const gate: Gate = { notReady: () => (ready ? undefined : "the runtime is starting and not ready to serve requests yet") };
+  const api = ctx.config.api;
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": api.grpc_max_recv_msg_size,
+    "grpc.max_send_message_length": api.grpc_max_send_msg_size,
+  });
+  addCriService(server, "runtime.v1.RuntimeService", RuntimeServiceMethods as unknown as Record<string, MethodInfo>, runtimeHandlers(ctx), gate);
+  addCriService(server, "runtime.v1.ImageService", ImageServiceMethods as unknown as Record<string, MethodInfo>, imageHandlers(ctx), gate);
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+
+  const status: StatusSource = {
+    info: () => ctx.crioInfo(),
+    configToml: () => configToToml(ctx.config),
+    // No container exists until the container issue lands its state store.
+    container: () => undefined,
+    pause: async () => false,
+    unpause: async () => false,
+  };
+  const httpServer = createStatusServer(status);
+
+  const listenPath = api.listen;
+  let netServer: net.Server;
+  try {
+    netServer = await listenUnix(listenPath, {
+      grpc: (s) => injector.injectConnection(s),
+      http: (s) => httpServer.emit("connection", s),
+    });
+  } catch (err) {
+    log.error(`cannot listen on ${listenPath}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  ready = true;
+  log.info(`Serving CRI on ${listenPath}`);
+  notify("READY=1");
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        log.warn(`received ${signal} again, stopping at once`);
+        server.forceShutdown();
+        return;
+      }
+      stopping = true;
+      log.info(`Received ${signal}, shutting down gracefully`);
+      notify("STOPPING=1");
+      netServer.close();
+      httpServer.close();
+      httpServer.closeIdleConnections();
+      const force = setTimeout(() => {
+        log.warn(`in-flight requests still running after ${SHUTDOWN_GRACE_MS} ms, cancelling them`);
+        server.forceShutdown();
+      }, SHUTDOWN_GRACE_MS);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        httpServer.closeAllConnections();
+        try {
+          unlinkSync(listenPath);
+        } catch {
+          // already gone
+        }
+        process.off("SIGHUP", onHup);
+        log.info("CRI-O stopped");
+        resolve(0);
+      });
+    };
+    const onHup = () => {
+      notify("RELOADING=1");
+      try {
+        const fresh = opts.reload();
+        for (const w of fresh.warnings) log.warn(w);
+        const { config, changed } = reloadConfig(ctx.config, fresh.config);
+        ctx.config = config;
+        applyLogging(config);
+        if (changed.length === 0) log.info("Configuration reloaded, nothing changed");
+        for (const c of changed) log.info(`Set config ${c}`);
+      } catch (err) {
+        log.error(`Configuration reload failed, keeping the running configuration: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      notify("READY=1");
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGHUP", onHup);
+    process.on("SIGPIPE", () => {});
+  });
+}

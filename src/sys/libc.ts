@@ -2,7 +2,7 @@
 // value and throws SyscallError carrying the syscall name and errno.
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 
-const lib = dlopen("libc.so.6", {
+const symbols = {
   __errno_location: { args: [], returns: FFIType.ptr },
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   sendto: {
@@ -11,9 +11,18 @@ const lib = dlopen("libc.so.6", {
   },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
-});
+} as const;
 
-export const libc = lib.symbols;
+type Libc = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
+let loaded: Libc | undefined;
+
+/** libc's symbols, bound on first use: a daemon that never needs FFI never pays for it. */
+export const libc: Libc = new Proxy({} as Libc, {
+  get(_target, name: string) {
+    loaded ??= dlopen("libc.so.6", symbols).symbols;
+    return loaded[name as keyof Libc];
+  },
+});
 
 export function errno(): number {
   const p = libc.__errno_location();

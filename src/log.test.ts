@@ -26,5 +26,18 @@ describe("log", () => {
     expect(lines[1]).toContain("k=v");
     for (const l of ["fatal", "panic", "error", "warn", "warning", "info", "debug", "trace"]) configureLogging({ level: l });
     expect(() => configureLogging({ level: "loud" })).toThrow(/unknown log level/);
+    configureLogging({ level: "DEBUG" });
+    expect(log.level).toBe(4);
+  });
+
+  test("log_filter keeps only matching messages; an empty filter clears it", () => {
+    const lines: string[] = [];
+    configureLogging({ level: "info", format: "text", filter: "^keep", write: (l) => lines.push(l) });
+    log.info("keep me", { x: "drop" });
+    log.info("drop me", { x: "keep" });
+    configureLogging({ filter: "" });
+    log.info("after");
+    expect(lines.map((l) => /msg="([^"]*)"/.exec(l)?.[1])).toEqual(["keep me", "after"]);
+    expect(() => configureLogging({ filter: "(" })).toThrow();
   });
 });

@@ -1,5 +1,6 @@
 // Logging through consola, formatted as CRI-O (logrus) formats it so existing log pipelines keep
 // parsing: text `time="…" level=info msg="…" key=value` or JSON `{"level":…,"msg":…,"time":…}`.
+import { openSync, writeSync } from "node:fs";
 import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola/core";
 
 /** CRI-O's log_level values and the consola level each maps to. */
@@ -79,9 +80,12 @@ export function formatLine(format: LogFormat, date: Date, level: string, msg: st
 
 class CrioReporter implements ConsolaReporter {
   format: LogFormat = "text";
+  filter: RegExp | undefined;
   write: (line: string) => void = (line) => process.stderr.write(line + "\n");
   log(obj: LogObject): void {
     const { msg, fields } = messageAndFields(obj.args);
+    // log_filter selects messages, as CRI-O's does (fields are not matched).
+    if (this.filter && !this.filter.test(msg)) return;
     const level = consolaTypeToLevel[obj.type] ?? "info";
     this.write(formatLine(this.format, obj.date, level, msg, fields));
   }
@@ -92,10 +96,20 @@ const reporter = new CrioReporter();
 /** The process-wide logger. `log.info("msg", { field: 1 })`. */
 export const log: ConsolaInstance = createConsola({ level: LOG_LEVELS.info, reporters: [reporter] });
 
-/** Applies log_level and log_format; throws on an unknown level name. */
-export function configureLogging(opts: { level?: string; format?: LogFormat; write?: (line: string) => void }): void {
+/** A writer that appends lines to `path` (crio --log FILE), created 0600 when missing. */
+export function fileWriter(path: string): (line: string) => void {
+  const fd = openSync(path, "a", 0o600);
+  return (line) => writeSync(fd, line + "\n");
+}
+
+/**
+ * Applies log_level, log_format and log_filter ("" clears it); throws on an unknown level name
+ * or an invalid filter.
+ */
+export function configureLogging(opts: { level?: string; format?: LogFormat; filter?: string; write?: (line: string) => void }): void {
+  if (opts.filter !== undefined) reporter.filter = opts.filter === "" ? undefined : new RegExp(opts.filter);
   if (opts.level !== undefined) {
-    const lvl = LOG_LEVELS[opts.level as LogLevelName];
+    const lvl = LOG_LEVELS[opts.level.toLowerCase() as LogLevelName];
     if (lvl === undefined) {
       throw new Error(`unknown log level ${JSON.stringify(opts.level)}: want one of ${Object.keys(LOG_LEVELS).join(", ")}`);
     }

@@ -584,6 +584,14 @@ class Loader {
       const origin = this.origins.get("runtime.log_size_max") ?? { source: "built-in defaults", fromFile: false };
       this.fail(origin, "crio.runtime.log_size_max", `expected a negative value (no limit) or at least 8192, got ${rt.log_size_max}`);
     }
+    if (rt.log_filter !== "") {
+      try {
+        new RegExp(rt.log_filter);
+      } catch (err) {
+        const origin = this.origins.get("runtime.log_filter") ?? { source: "built-in defaults", fromFile: false };
+        this.fail(origin, "crio.runtime.log_filter", `expected a regular expression: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { unlinkSync } from "node:fs";
 import type net from "node:net";
 import { configToToml, reloadConfig, type Config, type LoadResult } from "../config/index.ts";
-import { configureLogging, log, type LogFormat } from "../log.ts";
+import { configureLogging, fileWriter, log, type LogFormat } from "../log.ts";
 import { ImageServiceMethods, RuntimeServiceMethods } from "../proto/index.ts";
 import { sdNotify } from "../sys/index.ts";
 import { versionInfo } from "../version.ts";
@@ -26,7 +26,11 @@ export interface DaemonOptions {
 }
 
 function applyLogging(config: Config): void {
-  configureLogging({ level: config.runtime.log_level, format: config.flagOnly.log_format as LogFormat });
+  configureLogging({
+    level: config.runtime.log_level,
+    format: config.flagOnly.log_format as LogFormat,
+    filter: config.runtime.log_filter,
+  });
 }
 
 function notify(state: string): void {
@@ -40,6 +44,14 @@ function notify(state: string): void {
 /** Runs the daemon until a stop signal; resolves with the process exit status. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const ctx = new ServerContext(opts.initial.config);
+  if (ctx.config.flagOnly.log !== "") {
+    try {
+      configureLogging({ write: fileWriter(ctx.config.flagOnly.log) });
+    } catch (err) {
+      log.error(`cannot open log file ${ctx.config.flagOnly.log}: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+  }
   applyLogging(ctx.config);
   for (const w of opts.initial.warnings) log.warn(w);
   const v = versionInfo();

@@ -5,7 +5,6 @@ import { ConfigError, UsageError } from "../errors.ts";
 import { parseFlags, type FlagValues } from "./args.ts";
 import { findSubcommand, HELP_FLAG, usage, type CliFlag, type Command } from "./commands.ts";
 import { formatVersion, versionInfo } from "../version.ts";
-import { DEFAULT_SOCKET, statusConfig, statusContainer, statusInfo } from "./status.ts";
 import { completionScript, SHELLS } from "./completion.ts";
 import * as config from "../config/index.ts";
 
@@ -41,6 +40,10 @@ function globalFlags(): CliFlag[] {
   }));
 }
 
+/** CRI-O's default socket (also the daemon's default listen path). */
+const DEFAULT_SOCKET = "/var/run/crio/crio.sock";
+
+// The status client (node:http) loads only when `crio status` runs, not on the daemon's path.
 const statusCommand: Command = {
   name: "status",
   description: "Display status information of a running daemon (a client of its HTTP API)",
@@ -55,6 +58,7 @@ const statusCommand: Command = {
       description: "Show the configuration of the running daemon as TOML",
       flags: [HELP_FLAG],
       run: async (ctx) => {
+        const { statusConfig } = await import("./status.ts");
         process.stdout.write(await statusConfig(socketOf(ctx.flags)));
         return 0;
       },
@@ -67,6 +71,7 @@ const statusCommand: Command = {
       run: async (ctx) => {
         const id = ctx.flags.id;
         if (typeof id !== "string" || id === "") throw new UsageError("the argument --id cannot be empty");
+        const { statusContainer } = await import("./status.ts");
         process.stdout.write(await statusContainer(socketOf(ctx.flags), id));
         return 0;
       },
@@ -77,6 +82,7 @@ const statusCommand: Command = {
       description: "Retrieve generic information about the daemon, such as the cgroup and storage driver",
       flags: [HELP_FLAG],
       run: async (ctx) => {
+        const { statusInfo } = await import("./status.ts");
         process.stdout.write(await statusInfo(socketOf(ctx.flags)));
         return 0;
       },

@@ -2,8 +2,6 @@
 import http from "node:http";
 import type { ContainerInfo, CrioInfo } from "../server/http.ts";
 
-export const DEFAULT_SOCKET = "/var/run/crio/crio.sock";
-
 /** GET `path` over the unix socket; rejects with a readable message when the daemon is not there. */
 export function getOverSocket(socketPath: string, path: string, timeoutMs = 30_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { RuntimeServiceMethods } from "../src/proto/index.ts";
-import { clientDefinition, type MethodInfo } from "../src/server/grpc.ts";
+import { clientDefinition } from "../src/server/grpc.ts";
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("-n") + 1] ?? 10) || 10;
@@ -24,7 +24,7 @@ function rssMiB(pid: number): number {
 
 function version(socket: string): Promise<void> {
   const Ctor = grpc.makeGenericClientConstructor(
-    clientDefinition({ Version: RuntimeServiceMethods.Version as unknown as MethodInfo }),
+    clientDefinition({ Version: RuntimeServiceMethods.Version }),
     "RuntimeService",
   );
   const c = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure()) as any;

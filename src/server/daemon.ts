@@ -8,7 +8,7 @@ import { configureLogging, fileWriter, log, type LogFormat } from "../log.ts";
 import { ImageServiceMethods, RuntimeServiceMethods } from "../proto/index.ts";
 import { sdNotify } from "../sys/index.ts";
 import { versionInfo } from "../version.ts";
-import { addCriService, type Gate, type MethodInfo } from "./grpc.ts";
+import { addCriService, type Gate } from "./grpc.ts";
 import { createStatusServer, type StatusSource } from "./http.ts";
 import { listenUnix } from "./listen.ts";
 import { imageHandlers } from "./image/index.ts";
@@ -65,8 +65,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     "grpc.max_receive_message_length": api.grpc_max_recv_msg_size,
     "grpc.max_send_message_length": api.grpc_max_send_msg_size,
   });
-  addCriService(server, "runtime.v1.RuntimeService", RuntimeServiceMethods as unknown as Record<string, MethodInfo>, runtimeHandlers(ctx), gate);
-  addCriService(server, "runtime.v1.ImageService", ImageServiceMethods as unknown as Record<string, MethodInfo>, imageHandlers(ctx), gate);
+  addCriService(server, "runtime.v1.RuntimeService", RuntimeServiceMethods, runtimeHandlers(ctx), gate);
+  addCriService(server, "runtime.v1.ImageService", ImageServiceMethods, imageHandlers(ctx), gate);
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 
   const status: StatusSource = {

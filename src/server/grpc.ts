@@ -8,20 +8,10 @@
 import * as grpc from "@grpc/grpc-js";
 import { grpcCodeOf, GrpcCode, InvalidArgumentError, UnavailableError, UnimplementedError } from "../errors.ts";
 import { log } from "../log.ts";
+import type { MethodDescriptor } from "../proto/index.ts";
 
-export interface Codec<T> {
-  encode(msg: Partial<T>): Uint8Array;
-  decode(buf: Uint8Array): T;
-}
-
-export interface MethodInfo {
-  readonly name: string;
-  readonly path: string;
-  readonly requestStream: boolean;
-  readonly responseStream: boolean;
-  readonly request: Codec<any>;
-  readonly response: Codec<any>;
-}
+/** One RPC of a generated method table (RuntimeServiceMethods, ImageServiceMethods). */
+export type MethodInfo = MethodDescriptor<any, any>;
 
 /** A unary handler, or a server-streaming one that calls `send` per message. */
 export type UnaryHandler = (req: any, signal: AbortSignal) => Promise<any>;
@@ -126,7 +116,7 @@ function wrapStream(service: string, m: MethodInfo, handler: StreamHandler | und
 export function addCriService(
   server: grpc.Server,
   service: string,
-  methods: Record<string, MethodInfo>,
+  methods: Readonly<Record<string, MethodInfo>>,
   handlers: Partial<Record<string, Handler>>,
   gate: Gate,
 ): void {
@@ -158,7 +148,7 @@ export function addCriService(
 }
 
 /** grpc-js client definition for the same tables (tests, `crio` tooling). */
-export function clientDefinition(methods: Record<string, MethodInfo>): grpc.ServiceDefinition {
+export function clientDefinition(methods: Readonly<Record<string, MethodInfo>>): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<any, any>> = {};
   for (const m of Object.values(methods)) {
     def[m.name] = {

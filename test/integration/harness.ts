@@ -99,8 +99,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     for await (const chunk of stream) logText += dec.decode(chunk, { stream: true });
   };
   const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
-  const runtime = criClient(socket, RuntimeServiceMethods as unknown as Record<string, MethodInfo>, "RuntimeService");
-  const image = criClient(socket, ImageServiceMethods as unknown as Record<string, MethodInfo>, "ImageService");
+  const runtime = criClient(socket, RuntimeServiceMethods, "RuntimeService");
+  const image = criClient(socket, ImageServiceMethods, "ImageService");
   const d: Daemon = {
     dir,
     socket,
@@ -159,7 +159,7 @@ export interface CriClient {
   close(): void;
 }
 
-export function criClient(socket: string, methods: Record<string, MethodInfo>, name: string): CriClient {
+export function criClient(socket: string, methods: Readonly<Record<string, MethodInfo>>, name: string): CriClient {
   const Ctor = grpc.makeGenericClientConstructor(clientDefinition(methods), name);
   const client = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": 80 * 1024 * 1024,

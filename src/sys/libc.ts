@@ -1,8 +1,24 @@
 // The FFI fence: the only module family that imports bun:ffi. Every wrapper checks the return
 // value and throws SyscallError carrying the syscall name and errno.
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { dlopen, FFIType, ptr, read, type FFIFunction, type Library } from "bun:ffi";
 
-const symbols = {
+/**
+ * Binds libc symbols lazily: dlopen runs on the first use of any of them, so a daemon that
+ * never needs a syscall family never pays for it. Each src/sys module binds its own set.
+ */
+export function bindLibc<const Fns extends Record<string, FFIFunction>>(fns: Fns): Library<Fns>["symbols"] {
+  type Symbols = Library<Fns>["symbols"];
+  let loaded: Symbols | undefined;
+  return new Proxy({} as Symbols, {
+    get(_target, name: string) {
+      loaded ??= dlopen("libc.so.6", fns).symbols;
+      return loaded[name as keyof Symbols];
+    },
+  });
+}
+
+/** The basic calls every module may use (socket, close, errno, strerror). */
+export const libc = bindLibc({
   __errno_location: { args: [], returns: FFIType.ptr },
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   sendto: {
@@ -11,17 +27,6 @@ const symbols = {
   },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   strerror: { args: [FFIType.i32], returns: FFIType.cstring },
-} as const;
-
-type Libc = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
-let loaded: Libc | undefined;
-
-/** libc's symbols, bound on first use: a daemon that never needs FFI never pays for it. */
-export const libc: Libc = new Proxy({} as Libc, {
-  get(_target, name: string) {
-    loaded ??= dlopen("libc.so.6", symbols).symbols;
-    return loaded[name as keyof Libc];
-  },
 });
 
 export function errno(): number {

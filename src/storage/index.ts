@@ -1,0 +1,14 @@
+// src/storage: the containers-storage on-disk format (overlay driver), shared with podman.
+export { Store, type DiskUsage, type FsUsage, type StoreOptions } from "./store.ts";
+export { Compression, type CreateLayerOptions, type Layer, type Populate, type PopulateResult } from "./layers.ts";
+export type { BigDataItem, CreateImageOptions, Image } from "./images.ts";
+export type { Container } from "./containers.ts";
+export {
+  bigDataFileName,
+  imageIdFor,
+  layerIdFor,
+  manifestBigDataKey,
+  sha256Digest,
+  signatureBigDataKey,
+} from "./ids.ts";
+export { LockFile } from "./lock.ts";

@@ -1,0 +1,269 @@
+// Interoperability of src/storage with Debian's real podman on one store: an image this code
+// builds is listed and run by podman, an image podman imports is read by this code, and the
+// two exclude each other through the lock files. Temporary roots only; no network.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  imageIdFor,
+  LockFile,
+  manifestBigDataKey,
+  sha256Digest,
+  signatureBigDataKey,
+  Store,
+  type Image,
+  type Layer,
+} from "../../src/storage/index.ts";
+import { MNT_DETACH, umount2 } from "../../src/sys/mount.ts";
+
+const BUSYBOX = "/bin/busybox";
+const base = mkdtempSync(join(tmpdir(), "crio-podman-"));
+const root = join(base, "root");
+const runroot = join(base, "run");
+const storageConf = join(base, "storage.conf");
+
+function requireTools(): string {
+  const podman = Bun.which("podman");
+  if (podman === null) throw new Error("podman is not installed: apt-get install podman");
+  if (!isStaticElf(BUSYBOX)) throw new Error(`${BUSYBOX} is missing or not static: apt-get install busybox-static`);
+  return podman;
+}
+
+/** A static ELF has no PT_INTERP program header. */
+function isStaticElf(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const b = readFileSync(path);
+  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return false; // ELF64
+  const phoff = Number(b.readBigUInt64LE(0x20));
+  const phentsize = b.readUInt16LE(0x36);
+  const phnum = b.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return false;
+  return true;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** podman on the temporary store, isolated from the host's storage.conf and libpod state. */
+async function podman(args: string[], timeoutMs = 60_000): Promise<Run> {
+  const bin = requireTools();
+  const proc = Bun.spawn(
+    [
+      bin,
+      "--root", root,
+      "--runroot", runroot,
+      "--storage-driver", "overlay",
+      "--tmpdir", join(runroot, "libpod-tmp"),
+      "--cgroup-manager", "cgroupfs",
+      "--events-backend", "file",
+      "--runtime", "runc",
+      ...args,
+    ],
+    { stdout: "pipe", stderr: "pipe", env: { ...process.env, CONTAINERS_STORAGE_CONF: storageConf } },
+  );
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+async function mustPodman(args: string[]): Promise<string> {
+  const r = await podman(args);
+  if (r.code !== 0) throw new Error(`podman ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function sh(cmd: string[]): Promise<void> {
+  const p = Bun.spawnSync(cmd, { stderr: "pipe" });
+  if (p.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${p.stderr.toString()}`);
+}
+
+/** Unmounts whatever podman left mounted under the temporary directory (deepest first). */
+function unmountAll(): void {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  const points = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => unescape(l.split(" ")[4] ?? ""))
+    .filter((p) => p.startsWith(`${base}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) {
+    try {
+      umount2(p, MNT_DETACH);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+let store: Store;
+
+beforeAll(async () => {
+  writeFileSync(storageConf, `[storage]\ndriver = "overlay"\ngraphroot = "${root}"\nrunroot = "${runroot}"\n`);
+  store = await Store.open({ root, runroot, driver: "overlay" });
+});
+
+afterAll(() => {
+  unmountAll();
+  rmSync(base, { recursive: true, force: true });
+});
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+/** Builds a one-layer busybox image with this code, stored as containers/image stores a pull. */
+async function buildBusyboxImage(name: string): Promise<{ image: Image; layer: Layer; manifestDigest: string; diffId: string }> {
+  requireTools();
+  const stage = join(base, "stage");
+  mkdirSync(join(stage, "bin"), { recursive: true });
+  copyFileSync(BUSYBOX, join(stage, "bin", "busybox"));
+  chmodSync(join(stage, "bin", "busybox"), 0o755);
+  for (const applet of ["sh", "echo", "ls", "cat"]) symlinkSync("busybox", join(stage, "bin", applet));
+  mkdirSync(join(stage, "tmp"), { mode: 0o1777 });
+  chmodSync(join(stage, "tmp"), 0o1777);
+  const tarPath = join(base, "layer.tar");
+  await sh(["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-C", stage, "-cf", tarPath, "."]);
+  const tar = readFileSync(tarPath);
+  const diffId = sha256Digest(tar);
+
+  // The populate callback plays the layer unpacker: it extracts the tar stream into diff/.
+  const layer = await store.createLayer({ uncompressedDigest: diffId, compressedDigest: diffId, compressedSize: tar.length }, async (diffDir) => {
+    await sh(["tar", "--numeric-owner", "-C", diffDir, "-xpf", tarPath]);
+    return { diffDigest: diffId, diffSize: tar.length, uidset: [0], gidset: [0] };
+  });
+
+  const created = "2024-01-01T00:00:00Z";
+  const config = JSON.stringify({
+    created,
+    architecture: process.arch === "arm64" ? "arm64" : "amd64",
+    os: "linux",
+    config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"] },
+    rootfs: { type: "layers", diff_ids: [diffId] },
+    history: [{ created, created_by: "crio storage test" }],
+  });
+  const configDigest = sha256Digest(config);
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
+    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: diffId, size: tar.length }],
+  });
+  const manifestDigest = sha256Digest(manifest);
+  const image = await store.createImage(
+    {
+      id: imageIdFor(configDigest),
+      names: [name],
+      topLayer: layer.id,
+      created,
+      digest: manifestDigest,
+      metadata: JSON.stringify({ "signatures-sizes": { [manifestDigest]: [] } }),
+    },
+    [
+      { key: configDigest, data: enc(config) },
+      { key: manifestBigDataKey(manifestDigest), data: enc(manifest) },
+      { key: "manifest", data: enc(manifest) },
+      { key: signatureBigDataKey(manifestDigest), data: new Uint8Array() },
+    ],
+  );
+  return { image, layer, manifestDigest, diffId };
+}
+
+describe("podman and this store", () => {
+  let ours: Awaited<ReturnType<typeof buildBusyboxImage>>;
+
+  test("podman lists an image this code stored, with its ID, name and digest", async () => {
+    ours = await buildBusyboxImage("localhost/crio-test/busybox:latest");
+    const listed = JSON.parse(await mustPodman(["images", "--format", "json"])) as {
+      Id: string;
+      Names: string[];
+      Digest: string;
+      RepoDigests: string[];
+    }[];
+    const entry = listed.find((i) => i.Id === ours.image.id);
+    expect(entry).toBeDefined();
+    expect(entry?.Names).toEqual(["localhost/crio-test/busybox:latest"]);
+    expect(entry?.Digest).toBe(ours.manifestDigest);
+    expect(entry?.RepoDigests).toEqual([`localhost/crio-test/busybox@${ours.manifestDigest}`]);
+  });
+
+  test("podman runs it", async () => {
+    const out = await mustPodman([
+      "run", "--rm", "--net=none",
+      // Root here lacks CAP_SYS_RESOURCE: keep podman's default rlimits within ours.
+      "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+      "localhost/crio-test/busybox:latest", "/bin/busybox", "echo", "hi",
+    ]);
+    expect(out.trim()).toBe("hi");
+    // podman rewrote layers.json (its container layer came and went); ours is intact.
+    expect((await store.layer(ours.layer.id))?.uncompressedDigest).toBe(ours.diffId);
+  });
+
+  test("this code reads an image podman imported", async () => {
+    const stage = join(base, "podman-stage");
+    mkdirSync(join(stage, "bin"), { recursive: true });
+    copyFileSync(BUSYBOX, join(stage, "bin", "busybox"));
+    writeFileSync(join(stage, "greeting"), "made by podman\n");
+    const tarPath = join(base, "podman-layer.tar");
+    await sh(["tar", "--owner=0", "--group=0", "--numeric-owner", "-C", stage, "-cf", tarPath, "."]);
+    const tar = readFileSync(tarPath);
+    const idLine = (await mustPodman(["import", tarPath, "localhost/podman-made:1"])).trim().split("\n").at(-1) as string;
+    const id = idLine.replace(/^sha256:/, "");
+
+    const image = (await store.images()).find((i) => i.id === id);
+    expect(image).toBeDefined();
+    expect(image?.names).toEqual(["localhost/podman-made:1"]);
+    expect((await store.image("localhost/podman-made:1"))?.id).toBe(id);
+    const manifest = await store.imageBigData(id, "manifest");
+    expect(image?.digest).toBe(sha256Digest(manifest));
+    expect((await store.image(image?.digest as string))?.id).toBe(id);
+    const config = await store.imageBigData(id, `sha256:${id}`);
+    expect(sha256Digest(config)).toBe(`sha256:${id}`);
+
+    const layer = await store.layer(image?.topLayer as string);
+    expect(layer?.uncompressedDigest).toBe(sha256Digest(tar));
+    expect(layer?.uncompressedSize).toBe(tar.length);
+    expect(layer?.id).toBe(sha256Digest(tar).slice(7)); // a base layer's ID is its DiffID
+    expect(readFileSync(join(await store.layerDiffDir(layer?.id as string), "greeting"), "utf8")).toBe("made by podman\n");
+    expect((await store.layerByUncompressedDigest(sha256Digest(tar)))?.id).toBe(layer?.id);
+  });
+
+  test("names podman changes are seen by this long-lived store", async () => {
+    await mustPodman(["tag", ours.image.id, "localhost/crio-test/retagged:1"]);
+    const img = await store.image("localhost/crio-test/retagged:1");
+    expect(img?.id).toBe(ours.image.id);
+    expect(img?.names).toContain("localhost/crio-test/busybox:latest");
+  });
+
+  test("podman waits while this process holds the image store's write lock", async () => {
+    const lock = LockFile.get(join(root, "overlay-images", "images.lock"));
+    await lock.lock();
+    let exited = false;
+    const pending = podman(["images", "--format", "json"]).then((r) => {
+      exited = true;
+      return r;
+    });
+    try {
+      await Bun.sleep(1500);
+      expect(exited).toBe(false);
+    } finally {
+      lock.unlock();
+    }
+    const r = await pending;
+    expect(r.code).toBe(0);
+  });
+
+  test("podman deletes an image this code made, and this code deletes one podman made", async () => {
+    await mustPodman(["rmi", "--force", ours.image.id]);
+    expect(await store.image(ours.image.id)).toBeUndefined();
+    expect(await store.layer(ours.layer.id)).toBeUndefined();
+    expect(existsSync(join(root, "overlay", ours.layer.id))).toBe(false);
+
+    const res = await store.deleteImage("localhost/podman-made:1", { deleteLayers: true });
+    expect(res.layers).toHaveLength(1);
+    const listed = JSON.parse(await mustPodman(["images", "--format", "json"])) as unknown[];
+    expect(listed).toEqual([]);
+    expect(await store.layers()).toEqual([]);
+  });
+});

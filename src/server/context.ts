@@ -1,6 +1,7 @@
 // What the RPC handlers share: the running configuration (replaced on SIGHUP) and the daemon's
 // view of its subsystems. Later issues add the image store, sandbox and container state here.
 import type { Config } from "../config/index.ts";
+import type { ImageService } from "../image/service.ts";
 import type { CrioInfo } from "./http.ts";
 
 export interface NetworkStatus {
@@ -10,7 +11,14 @@ export interface NetworkStatus {
 }
 
 export class ServerContext {
-  constructor(public config: Config) {}
+  readonly images: ImageService;
+
+  constructor(
+    public config: Config,
+    images: (ctx: ServerContext) => ImageService,
+  ) {
+    this.images = images(this);
+  }
 
   /** Whether pod networking can be set up. No CNI support exists yet, so it never is. */
   networkStatus(): NetworkStatus {

@@ -14,6 +14,8 @@ import { listenUnix } from "./listen.ts";
 import { imageHandlers } from "./image/index.ts";
 import { runtimeHandlers } from "./runtime/index.ts";
 import { ServerContext } from "./context.ts";
+import { ImageService } from "../image/service.ts";
+import { Store } from "../storage/index.ts";
 
 /** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -43,20 +45,29 @@ function notify(state: string): void {
 
 /** Runs the daemon until a stop signal; resolves with the process exit status. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const ctx = new ServerContext(opts.initial.config);
-  if (ctx.config.flagOnly.log !== "") {
+  const initial = opts.initial.config;
+  if (initial.flagOnly.log !== "") {
     try {
-      configureLogging({ write: fileWriter(ctx.config.flagOnly.log) });
+      configureLogging({ write: fileWriter(initial.flagOnly.log) });
     } catch (err) {
-      log.error(`cannot open log file ${ctx.config.flagOnly.log}: ${err instanceof Error ? err.message : String(err)}`);
+      log.error(`cannot open log file ${initial.flagOnly.log}: ${err instanceof Error ? err.message : String(err)}`);
       return 1;
     }
   }
-  applyLogging(ctx.config);
+  applyLogging(initial);
   for (const w of opts.initial.warnings) log.warn(w);
   const v = versionInfo();
   log.info(`Starting CRI-O, version: ${v.version}, git: ${v.gitCommit}(${v.gitTreeState})`);
   log.debug("configuration", { files: opts.initial.files });
+
+  let store: Store;
+  try {
+    store = await Store.open({ root: initial.root, runroot: initial.runroot, driver: initial.storage_driver, options: initial.storage_option });
+  } catch (err) {
+    log.error(`cannot open the image store at ${initial.root}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  const ctx = new ServerContext(initial, (c) => new ImageService(store, () => c.config));
 
   let ready = false;
   const gate: Gate = { notReady: () => (ready ? undefined : "the runtime is starting and not ready to serve requests yet") };

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { parse as parseToml } from "smol-toml";
-import { ImageServiceMethods, RuntimeServiceMethods, CgroupDriver } from "../../src/proto/index.ts";
+import { RuntimeServiceMethods, CgroupDriver } from "../../src/proto/index.ts";
 import { httpGet, startDaemon, type Daemon } from "./harness.ts";
 
 const IMPLEMENTED = new Set(["Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig"]);
@@ -67,17 +67,6 @@ describe("daemon with a config file", () => {
       );
       expect(err?.code, m.name).toBe(grpc.status.UNIMPLEMENTED);
       expect(err?.details, m.name).toContain(m.name);
-    }
-  });
-
-  test("every ImageService RPC answers UNIMPLEMENTED", async () => {
-    for (const m of Object.values(ImageServiceMethods)) {
-      const call = m.responseStream ? d.image.stream(m.name, {}) : d.image.call(m.name, {});
-      const err = await call.then(
-        () => undefined,
-        (e: grpc.ServiceError) => e,
-      );
-      expect(err?.code, m.name).toBe(grpc.status.UNIMPLEMENTED);
     }
   });
 

@@ -65,6 +65,9 @@ export interface Daemon {
   /** Waits for the daemon to exit by itself; returns the exit code. */
   exited(timeoutMs?: number): Promise<number>;
   cleanup(): Promise<void>;
+  /** Storage roots of this daemon. */
+  root: string;
+  runroot: string;
 }
 
 export interface DaemonOptions {
@@ -78,6 +81,10 @@ export interface DaemonOptions {
   socket?: string;
   /** Do not pass --listen (the daemon uses its configured/default path; `socket` names it). */
   noListenFlag?: boolean;
+  /** registries.conf text (default: empty, so nothing resolves to a public registry). */
+  registriesConf?: string;
+  /** policy.json text (default: accept anything). */
+  policy?: string;
   waitReady?: boolean;
 }
 
@@ -91,7 +98,22 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   writeFileSync(configFile, opts.config ?? "");
   for (const [name, text] of Object.entries(opts.dropIns ?? {})) writeFileSync(join(configDir, name), text);
   const socket = opts.socket ?? join(dir, "crio.sock");
-  const args = ["--config", configFile, "--config-dir", configDir, ...(opts.noListenFlag ? [] : ["--listen", socket]), ...(opts.args ?? [])];
+  // Every daemon gets its own storage, registries.conf and policy: tests never touch the host's
+  // /var/lib/containers or resolve a public registry.
+  mkdirSync(join(dir, "registries.conf.d"));
+  writeFileSync(join(dir, "registries.conf"), opts.registriesConf ?? "");
+  writeFileSync(join(dir, "policy.json"), opts.policy ?? JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
+  const args = [
+    "--config", configFile,
+    "--config-dir", configDir,
+    "--root", join(dir, "root"),
+    "--runroot", join(dir, "runroot"),
+    "--registries-conf", join(dir, "registries.conf"),
+    "--registries-conf-dir", join(dir, "registries.conf.d"),
+    "--signature-policy", join(dir, "policy.json"),
+    ...(opts.noListenFlag ? [] : ["--listen", socket]),
+    ...(opts.args ?? []),
+  ];
   const proc = Bun.spawn([CRIO, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...cleanEnv(), ...opts.env } });
   let logText = "";
   const drain = async (stream: ReadableStream<Uint8Array>) => {
@@ -108,6 +130,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     configDir,
     proc,
     logs: () => logText,
+    root: join(dir, "root"),
+    runroot: join(dir, "runroot"),
     runtime,
     image,
     async stop(signal = "SIGTERM") {

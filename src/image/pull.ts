@@ -14,7 +14,7 @@
 // share one download. A failure or a kill at any point leaves no image and no visible layer:
 // staging directories are removed (and swept at start-up), incomplete layers are deleted by the
 // store on its next open.
-import { mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CrioError, GrpcCode, InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -261,7 +261,14 @@ export class Puller {
               compression: compressionOf(stage.result),
             },
             async (diffDir) => {
-              // The staged tree becomes the layer's diff directory in one rename.
+              // The staged tree becomes the layer's diff directory in one rename. A layer without
+              // a root entry keeps the root mode and owner the store chose (0555 or the parent's),
+              // not the staging directory's 0700.
+              if (!stage.result.rootEntry) {
+                const st = statSync(diffDir);
+                chmodSync(stage.dir, st.mode & 0o7777);
+                chownSync(stage.dir, st.uid, st.gid);
+              }
               rmdirSync(diffDir);
               renameSync(stage.dir, diffDir);
               return {

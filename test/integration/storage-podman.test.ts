@@ -15,99 +15,29 @@ import {
   type Image,
   type Layer,
 } from "../../src/storage/index.ts";
-import { MNT_DETACH, umount2 } from "../../src/sys/mount.ts";
+import { BUSYBOX, podmanOn, requirePodman } from "../lib/podman.ts";
 
-const BUSYBOX = "/bin/busybox";
 const base = mkdtempSync(join(tmpdir(), "crio-podman-"));
 const root = join(base, "root");
 const runroot = join(base, "run");
-const storageConf = join(base, "storage.conf");
-
-function requireTools(): string {
-  const podman = Bun.which("podman");
-  if (podman === null) throw new Error("podman is not installed: apt-get install podman");
-  if (!isStaticElf(BUSYBOX)) throw new Error(`${BUSYBOX} is missing or not static: apt-get install busybox-static`);
-  return podman;
-}
-
-/** A static ELF has no PT_INTERP program header. */
-function isStaticElf(path: string): boolean {
-  if (!existsSync(path)) return false;
-  const b = readFileSync(path);
-  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return false; // ELF64
-  const phoff = Number(b.readBigUInt64LE(0x20));
-  const phentsize = b.readUInt16LE(0x36);
-  const phnum = b.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return false;
-  return true;
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** podman on the temporary store, isolated from the host's storage.conf and libpod state. */
-async function podman(args: string[], timeoutMs = 60_000): Promise<Run> {
-  const bin = requireTools();
-  const proc = Bun.spawn(
-    [
-      bin,
-      "--root", root,
-      "--runroot", runroot,
-      "--storage-driver", "overlay",
-      "--tmpdir", join(runroot, "libpod-tmp"),
-      "--cgroup-manager", "cgroupfs",
-      "--events-backend", "file",
-      "--runtime", "runc",
-      ...args,
-    ],
-    { stdout: "pipe", stderr: "pipe", env: { ...process.env, CONTAINERS_STORAGE_CONF: storageConf } },
-  );
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
-
-async function mustPodman(args: string[]): Promise<string> {
-  const r = await podman(args);
-  if (r.code !== 0) throw new Error(`podman ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const pm = podmanOn(base, root, runroot);
+const podman = pm.run;
+const mustPodman = pm.must;
+const requireTools = requirePodman;
 
 async function sh(cmd: string[]): Promise<void> {
   const p = Bun.spawnSync(cmd, { stderr: "pipe" });
   if (p.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${p.stderr.toString()}`);
 }
 
-/** Unmounts whatever podman left mounted under the temporary directory (deepest first). */
-function unmountAll(): void {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-  const points = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => unescape(l.split(" ")[4] ?? ""))
-    .filter((p) => p.startsWith(`${base}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const p of points) {
-    try {
-      umount2(p, MNT_DETACH);
-    } catch {
-      // already gone
-    }
-  }
-}
-
 let store: Store;
 
 beforeAll(async () => {
-  writeFileSync(storageConf, `[storage]\ndriver = "overlay"\ngraphroot = "${root}"\nrunroot = "${runroot}"\n`);
   store = await Store.open({ root, runroot, driver: "overlay" });
 });
 
 afterAll(() => {
-  unmountAll();
+  pm.unmountAll();
   rmSync(base, { recursive: true, force: true });
 });
 

@@ -42,6 +42,12 @@ export interface UnpackResult {
   /** Sorted distinct owners and groups of the layer's entries (containers-storage's uidset/gidset). */
   uidset: number[];
   gidset: number[];
+  /**
+   * Whether the layer had an entry for its root ("./"), whose mode and owner were applied to the
+   * target. Without one the target keeps what its creator gave it (containers-storage: 0555, or
+   * the parent layer's root mode).
+   */
+  rootEntry: boolean;
 }
 
 /** A layer that cannot be applied: `entry` names the tar entry at fault, when one is. */
@@ -159,7 +165,7 @@ export async function extractTar(
   input: TarSource | TarReader,
   targetDir: string,
   opts: UnpackOptions = {},
-): Promise<{ uidset: number[]; gidset: number[] }> {
+): Promise<ExtractResult> {
   const reader = input instanceof TarReader ? input : new TarReader(input);
   return extract(reader, targetDir, opts);
 }
@@ -181,7 +187,9 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-async function extract(reader: TarReader, targetDir: string, opts: UnpackOptions): Promise<{ uidset: number[]; gidset: number[] }> {
+type ExtractResult = Pick<UnpackResult, "uidset" | "gidset" | "rootEntry">;
+
+async function extract(reader: TarReader, targetDir: string, opts: UnpackOptions): Promise<ExtractResult> {
   const x = new Extractor(targetDir, opts);
   try {
     for (;;) {
@@ -194,7 +202,7 @@ async function extract(reader: TarReader, targetDir: string, opts: UnpackOptions
   } finally {
     x.close();
   }
-  return { uidset: [...x.uids].sort((a, b) => a - b), gidset: [...x.gids].sort((a, b) => a - b) };
+  return { uidset: [...x.uids].sort((a, b) => a - b), gidset: [...x.gids].sort((a, b) => a - b), rootEntry: x.rootEntry };
 }
 
 function asLayerError(err: unknown): never {
@@ -260,6 +268,8 @@ class Extractor {
   private readonly rootfd: number;
   private readonly opts: UnpackOptions;
   private readonly isRoot = sys.geteuid() === 0;
+  /** Set when the archive had an entry for the root directory itself. */
+  rootEntry = false;
   /** Parent directory fds by their joined component path (insertion order = age). */
   private readonly parents = new Map<string, number>();
   /** Fds dropped from the cache while an entry may still use them: closed once it is done. */
@@ -354,6 +364,7 @@ class Extractor {
       // The layer root itself: only a directory may stand there; its metadata applies to the target.
       if (h.type !== "dir") throw new LayerError("invalid", `a ${h.type} entry cannot replace the layer root`, h.name);
       this.setDirMetadata(this.rootfd, h, []);
+      this.rootEntry = true;
       return;
     }
     const base = comps[comps.length - 1]!;

@@ -5,8 +5,8 @@
 //        ──registry client────────▶ platform manifest + config (digests verified)
 //        ──signature policy───────▶ accept or PolicyRejectedError (nothing stored)
 //        ──layers─────────────────▶ each missing layer downloaded in parallel (bounded) and unpacked
-//                                   while streaming into its own staging directory, then committed
-//                                   bottom-up as storage layers (recorded "incomplete" first)
+//                                   while streaming into its own staging directory; once all are
+//                                   staged, committed bottom-up as storage layers ("incomplete" first)
 //        ──image record───────────▶ images.json with the manifest and config as podman stores them
 //
 // A layer already in the store (same ID: same content on the same parent chain) is not
@@ -20,7 +20,7 @@ import { CrioError, GrpcCode, InvalidArgumentError, NotFoundError } from "../err
 import { log } from "../log.ts";
 import { Compression, imageIdFor, layerIdFor, manifestBigDataKey, signatureBigDataKey, type Store } from "../storage/index.ts";
 import { credentialsForRepository, type AuthLookupOptions } from "./auth.ts";
-import { unpackLayer, type UnpackResult } from "./layer/unpack.ts";
+import { LayerError, unpackLayer, type UnpackResult } from "./layer/unpack.ts";
 import { evaluatePolicy, requirementsFor, type Policy, type SigstoreSignature } from "./policy.ts";
 import { formatReference, type ImageReference } from "./reference.ts";
 import { crioShortNameMode, pullSources, resolveShortName, type PullSource, type RegistriesConf } from "./registries-conf.ts";
@@ -82,6 +82,20 @@ function isNotFound(err: unknown): boolean {
   return err instanceof ManifestNotFoundError || err instanceof BlobNotFoundError || (err instanceof CrioError && err.code === GrpcCode.NOT_FOUND);
 }
 
+/**
+ * The error to report for a layer that could not be staged. A registry error (a digest mismatch,
+ * a broken connection) reaches us through the decompressor, wrapped in a LayerError: that one is
+ * what went wrong. A LayerError itself is the layer's fault, not the daemon's (which INTERNAL
+ * would say): corrupt data is DATA_LOSS, a feature the unpacker lacks UNIMPLEMENTED, anything
+ * else (an entry escaping the root, say) INVALID_ARGUMENT.
+ */
+function layerFailure(err: unknown, layer: LayerInfo): unknown {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof CrioError) return e;
+  if (!(err instanceof LayerError)) return err;
+  const code = err.kind === "corrupt" ? GrpcCode.DATA_LOSS : err.kind === "unsupported" ? GrpcCode.UNIMPLEMENTED : GrpcCode.INVALID_ARGUMENT;
+  return new CrioError(code, `layer ${layer.digest}: ${err.message}`, { cause: err });
+}
+
 /** A layer being downloaded and unpacked into its own directory, before it becomes a layer. */
 interface StagedLayer {
   dir: string;
@@ -110,8 +124,10 @@ export class Puller {
    * pull's access to another.
    */
   private client(source: PullSource, auth: AuthLookupOptions): RegistryClient {
+    // The endpoint is the host alone: source.reference is already rewritten onto the location,
+    // namespace included, and its path is the full repository on that host.
     return new RegistryClient({
-      endpoint: { location: source.location, insecure: source.insecure },
+      endpoint: { location: source.reference.domain, insecure: source.insecure },
       credentials: (host, repo) => credentialsForRepository(host, repo, auth),
       ...(this.opts.certsDirs ? { certsDirs: this.opts.certsDirs } : {}),
     });
@@ -130,16 +146,29 @@ export class Puller {
     for (const logical of candidates) {
       const sources = pullSources(opts.registries, logical);
       for (const source of sources) {
-        try {
-          return await this.pullFrom(logical, source, opts);
-        } catch (err) {
+        const failed = (err: unknown) => {
           opts.signal?.throwIfAborted();
           attempts.push({ reference: formatReference(source.reference), location: source.location, error: err });
           log.debug("pull attempt failed", { image: formatReference(logical), location: source.location, error: err });
-          // A refusal by policy or a broken image is not a reason to look elsewhere for a
-          // mirror's copy of the same name... but another candidate name may still work, as
-          // CRI-O tries every candidate; only "not found here" moves on to the next source.
-          if (!isNotFound(err)) break;
+        };
+        // As containers/image's docker source: whatever keeps a source from giving the manifest
+        // (not there, down, refusing us) moves on to the next one, so a mirror that is down
+        // falls back to the primary. Once a source has served the manifest the pull is decided
+        // there: a refusal by policy or a broken image is not a reason to look elsewhere for a
+        // copy of the same name... but another candidate name may still work, as CRI-O tries
+        // every candidate.
+        let found: { client: RegistryClient; resolved: ResolvedImage };
+        try {
+          found = await this.resolveFrom(source, opts);
+        } catch (err) {
+          failed(err);
+          continue;
+        }
+        try {
+          return await this.pullResolved(logical, source, found.client, found.resolved, opts);
+        } catch (err) {
+          failed(err);
+          break;
         }
       }
     }
@@ -152,12 +181,23 @@ export class Puller {
     throw new CrioError(code, `pulling image ${JSON.stringify(opts.image)} failed: ${describeAttempts(attempts)}`, { cause: last });
   }
 
-  private async pullFrom(logical: ImageReference, source: PullSource, opts: PullOptions): Promise<PulledImage> {
+  /** The platform manifest of `source.reference`, from that source. */
+  private async resolveFrom(source: PullSource, opts: PullOptions): Promise<{ client: RegistryClient; resolved: ResolvedImage }> {
     const client = this.client(source, opts.auth);
-    const repo = source.reference.path;
     const ref = source.reference.digest ?? source.reference.tag ?? "latest";
+    const resolved = await client.resolveImage(source.reference.path, ref, hostPlatform(), opts.signal ? { signal: opts.signal } : {});
+    return { client, resolved };
+  }
+
+  private async pullResolved(
+    logical: ImageReference,
+    source: PullSource,
+    client: RegistryClient,
+    resolved: ResolvedImage,
+    opts: PullOptions,
+  ): Promise<PulledImage> {
+    const repo = source.reference.path;
     const signal = opts.signal;
-    const resolved = await client.resolveImage(repo, ref, hostPlatform(), signal ? { signal } : {});
 
     const { requirements } = requirementsFor(opts.policy, logical);
     await evaluatePolicy(opts.policy, {
@@ -239,6 +279,9 @@ export class Puller {
         p.catch(() => abort.abort()); // one failure stops the other downloads
         staged.set(i, p);
       });
+      // Nothing is committed until every layer is staged: a bad upper layer must not leave the
+      // lower ones behind, and the first failure (not a sibling's abort it caused) is the error.
+      await Promise.all(staged.values());
       for (let i = 0; i < ids.length; i++) {
         if (present[i]) continue;
         const layer = resolved.layers[i]!;
@@ -309,7 +352,7 @@ export class Puller {
       return { dir, result };
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
-      throw err;
+      throw layerFailure(err, layer);
     }
   }
 

@@ -85,22 +85,26 @@ export interface DaemonOptions {
   registriesConf?: string;
   /** policy.json text (default: accept anything). */
   policy?: string;
+  /** Run in this directory (state kept after cleanup) instead of a new temporary one. */
+  dir?: string;
   waitReady?: boolean;
 }
 
 /** Starts a daemon on a temporary socket and waits until it answers Version. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   requireBinary();
-  const dir = tempDir();
+  // A caller-given dir survives cleanup (a restart test starts a second daemon on the same state).
+  const ownDir = opts.dir === undefined;
+  const dir = opts.dir ?? tempDir();
   const configFile = join(dir, "crio.conf");
   const configDir = join(dir, "crio.conf.d");
-  mkdirSync(configDir);
+  mkdirSync(configDir, { recursive: true });
   writeFileSync(configFile, opts.config ?? "");
   for (const [name, text] of Object.entries(opts.dropIns ?? {})) writeFileSync(join(configDir, name), text);
   const socket = opts.socket ?? join(dir, "crio.sock");
   // Every daemon gets its own storage, registries.conf and policy: tests never touch the host's
   // /var/lib/containers or resolve a public registry.
-  mkdirSync(join(dir, "registries.conf.d"));
+  mkdirSync(join(dir, "registries.conf.d"), { recursive: true });
   writeFileSync(join(dir, "registries.conf"), opts.registriesConf ?? "");
   writeFileSync(join(dir, "policy.json"), opts.policy ?? JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
   const args = [
@@ -152,7 +156,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
         proc.kill("SIGKILL");
         await proc.exited;
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
     },
   };
   if (opts.waitReady !== false) {

@@ -104,9 +104,17 @@ export class UsageError extends Error {
   }
 }
 
-/** The gRPC code for any thrown value: typed errors keep theirs, everything else is INTERNAL. */
+/**
+ * The gRPC code for any thrown value: typed errors keep theirs; a full disk or quota anywhere
+ * (node's fs errors and src/sys's SyscallError carry the errno name in `code`) is
+ * RESOURCE_EXHAUSTED; everything else is INTERNAL.
+ */
 export function grpcCodeOf(err: unknown): GrpcCode {
   if (err instanceof CrioError) return err.code;
   if (err instanceof ConfigError) return GrpcCode.INVALID_ARGUMENT;
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "EDQUOT") return GrpcCode.RESOURCE_EXHAUSTED;
+  }
   return GrpcCode.INTERNAL;
 }

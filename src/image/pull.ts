@@ -90,7 +90,15 @@ function isNotFound(err: unknown): boolean {
  * else (an entry escaping the root, say) INVALID_ARGUMENT.
  */
 function layerFailure(err: unknown, layer: LayerInfo): unknown {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof CrioError) return e;
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof CrioError) return e;
+    // The node's own trouble (a full disk, a quota) is not the layer's fault.
+    const code = (e as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "EDQUOT") {
+      return new CrioError(GrpcCode.RESOURCE_EXHAUSTED, `layer ${layer.digest}: ${e.message}`, { cause: err });
+    }
+    if (code === "EIO" || code === "EROFS") return new CrioError(GrpcCode.INTERNAL, `layer ${layer.digest}: ${e.message}`, { cause: err });
+  }
   if (!(err instanceof LayerError)) return err;
   const code = err.kind === "corrupt" ? GrpcCode.DATA_LOSS : err.kind === "unsupported" ? GrpcCode.UNIMPLEMENTED : GrpcCode.INVALID_ARGUMENT;
   return new CrioError(code, `layer ${layer.digest}: ${err.message}`, { cause: err });

@@ -86,6 +86,8 @@ describe("addCriService", () => {
     [new DeadlineExceededError("slow"), grpc.status.DEADLINE_EXCEEDED],
     [new ConfigError("bad value", { key: "crio.x" }), grpc.status.INVALID_ARGUMENT],
     [new Error("plain"), grpc.status.INTERNAL],
+    [Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }), grpc.status.RESOURCE_EXHAUSTED],
+    [new Error("wrapped", { cause: Object.assign(new Error("quota"), { code: "EDQUOT" }) }), grpc.status.RESOURCE_EXHAUSTED],
     ["a string", grpc.status.INTERNAL],
   ];
   for (const [thrown, code] of cases) {

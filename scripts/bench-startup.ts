@@ -88,7 +88,7 @@ async function bench(name: string, make: (dir: string) => { cmd: string[]; socke
 const crio = resolve(import.meta.dir, "../dist/crio-linux-amd64");
 const ours = await bench("crio", (dir) => {
   const socket = join(dir, "crio.sock");
-  return { cmd: [crio, "-c", "", "-d", "", "--listen", socket], socket };
+  return { cmd: [crio, "-c", "", "-d", "", "--listen", socket, "--root", join(dir, "root"), "--runroot", join(dir, "runroot")], socket };
 });
 
 let containerd = Bun.which("containerd");

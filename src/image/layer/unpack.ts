@@ -189,14 +189,26 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 type ExtractResult = Pick<UnpackResult, "uidset" | "gidset" | "rootEntry">;
 
+/**
+ * The extractor's file-system calls are synchronous, on the daemon's only JS thread; a layer of
+ * many small files whose data is already buffered would keep every RPC waiting until it is done.
+ * Yield to the event loop at least this often.
+ */
+const YIELD_EVERY_MS = 10;
+
 async function extract(reader: TarReader, targetDir: string, opts: UnpackOptions): Promise<ExtractResult> {
   const x = new Extractor(targetDir, opts);
   try {
+    let lastYield = performance.now();
     for (;;) {
       opts.signal?.throwIfAborted();
       const entry = await reader.next().catch(asLayerError);
       if (entry === null) break;
       await x.apply(entry);
+      if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+        await new Promise<void>((r) => setImmediate(r));
+        lastYield = performance.now();
+      }
     }
     x.finish();
   } finally {

@@ -11,7 +11,7 @@ import { PinnedImages } from "./pinned.ts";
 import { loadPolicy } from "./policy.ts";
 import { Puller, type PulledImage } from "./pull.ts";
 import { formatReference, parseReference, repository, type ImageReference } from "./reference.ts";
-import { crioShortNameMode, loadRegistriesConf, localCandidates, resolveShortName, type RegistriesConf } from "./registries-conf.ts";
+import { loadRegistriesConf, localCandidates, type RegistriesConf } from "./registries-conf.ts";
 
 /** The parts of an OCI image config the CRI view reads. */
 interface OciImageConfig {
@@ -153,8 +153,6 @@ export class ImageService {
     const cfg = this.config();
     if (name === "") throw new InvalidArgumentError("no image specified");
     const registries = this.registries();
-    // Reject a malformed name before any network traffic.
-    resolveShortName(registries, name, crioShortNameMode(cfg.image.short_name_mode));
     const policy = loadPolicy({
       signaturePolicy: cfg.image.signature_policy,
       signaturePolicyDir: cfg.image.signature_policy_dir,

@@ -309,26 +309,8 @@ export class RegistryClient {
       throw new RegistryResponseError(this.registry, `blob ${desc.digest} is ${desc.size} bytes, over the limit of ${max} for this read`);
     }
     const stream = await this.fetchBlob(repo, desc, opts.signal);
-    const chunks: Uint8Array[] = [];
-    let n = 0;
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      n += value.byteLength;
-      if (n > max) {
-        await reader.cancel();
-        throw new RegistryResponseError(this.registry, `blob ${desc.digest} exceeds the limit of ${max} bytes for this read`);
-      }
-      chunks.push(value);
-    }
-    const out = new Uint8Array(n);
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.byteLength;
-    }
-    return out;
+    // The verified stream, read with the same cap as any other body.
+    return readCapped(new Response(stream), max, `blob ${desc.digest}`, this.registry);
   }
 
   private async openBlob(repository: string, digest: string, offset: number, what: string, signal?: AbortSignal): Promise<Response> {

@@ -2,6 +2,7 @@
 // view of its subsystems. Later issues add the image store, sandbox and container state here.
 import type { Config } from "../config/index.ts";
 import type { ImageService } from "../image/service.ts";
+import type { CniNetwork } from "../network/index.ts";
 import type { CrioInfo } from "./http.ts";
 
 export interface NetworkStatus {
@@ -16,17 +17,14 @@ export class ServerContext {
   constructor(
     public config: Config,
     images: (ctx: ServerContext) => ImageService,
+    readonly network: CniNetwork,
   ) {
     this.images = images(this);
   }
 
-  /** Whether pod networking can be set up. No CNI support exists yet, so it never is. */
+  /** The NetworkReady condition: whether a CNI network configuration is loaded. */
   networkStatus(): NetworkStatus {
-    return {
-      ready: false,
-      reason: "NetworkPluginNotReady",
-      message: `Network plugin returns error: no CNI network is loaded from ${this.config.network.network_dir}; pod networking is not available in this build yet`,
-    };
+    return this.network.ready();
   }
 
   /** GET /info of the status API. */

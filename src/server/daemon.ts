@@ -16,6 +16,8 @@ import { runtimeHandlers } from "./runtime/index.ts";
 import { ServerContext } from "./context.ts";
 import { ImageService } from "../image/service.ts";
 import { Store } from "../storage/index.ts";
+import { CniNetwork } from "../network/index.ts";
+import { existsSync } from "node:fs";
 
 /** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -43,6 +45,14 @@ function notify(state: string): void {
   }
 }
 
+/** Debian and Ubuntu install the CNI plugins in /usr/lib/cni, not /opt/cni/bin: look there too. */
+const DISTRO_CNI_DIR = "/usr/lib/cni";
+function withDistroPluginDir(dirs: readonly string[]): string[] {
+  const norm = (d: string) => d.replace(/\/+$/, "");
+  if (!existsSync(DISTRO_CNI_DIR) || dirs.some((d) => norm(d) === DISTRO_CNI_DIR)) return [...dirs];
+  return [...dirs, DISTRO_CNI_DIR];
+}
+
 /** Runs the daemon until a stop signal; resolves with the process exit status. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const initial = opts.initial.config;
@@ -67,7 +77,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     log.error(`cannot open the image store at ${initial.root}: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
-  const ctx = new ServerContext(initial, (c) => new ImageService(store, () => c.config));
+  // CNI configurations load in the background: NetworkReady turns true once one is there
+  // (kubelet polls Status), and start-up does not wait for every plugin to answer VERSION.
+  const network = CniNetwork.fromConfig({ ...initial.network, plugin_dirs: withDistroPluginDir(initial.network.plugin_dirs) });
+  network.start().catch((err: unknown) => log.error("CNI configuration watcher failed", { error: err }));
+  const ctx = new ServerContext(initial, (c) => new ImageService(store, () => c.config), network);
 
   let ready = false;
   const gate: Gate = { notReady: () => (ready ? undefined : "the runtime is starting and not ready to serve requests yet") };
@@ -132,6 +146,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
           // already gone
         }
         process.off("SIGHUP", onHup);
+        network.close();
         log.info("CRI-O stopped");
         resolve(0);
       });

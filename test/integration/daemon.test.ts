@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { parse as parseToml } from "smol-toml";
 import { RuntimeServiceMethods, CgroupDriver } from "../../src/proto/index.ts";
-import { httpGet, startDaemon, type Daemon } from "./harness.ts";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { httpGet, startDaemon, waitFor, type Daemon } from "./harness.ts";
 
 const IMPLEMENTED = new Set(["Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig"]);
 
@@ -37,6 +39,19 @@ describe("daemon with a config file", () => {
     expect(r.info).toEqual({});
     const names = r.runtimeHandlers.map((h: any) => h.name).sort();
     expect(names).toEqual(["", "crun", "runc"]);
+  });
+
+  test("NetworkReady turns true when a CNI configuration appears in network_dir, false when it goes", async () => {
+    const file = join(d.dir, "net.d", "10-test.conflist");
+    writeFileSync(
+      file,
+      JSON.stringify({ cniVersion: "1.0.0", name: "crio-test", plugins: [{ type: "bridge", bridge: "cni-never-used", ipam: { type: "host-local", subnet: "10.89.254.0/24" } }] }),
+    );
+    const net = async () => (await d.runtime.call("Status", {})).status.conditions.find((c: any) => c.type === "NetworkReady");
+    await waitFor(async () => (await net()).status === true, 10_000, () => "NetworkReady stayed false");
+    rmSync(file);
+    await waitFor(async () => (await net()).status === false, 10_000, () => "NetworkReady stayed true");
+    expect((await net()).reason).toBe("NetworkPluginNotReady");
   });
 
   test("Status verbose carries the configuration as JSON", async () => {

@@ -105,6 +105,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   // Every daemon gets its own storage, registries.conf and policy: tests never touch the host's
   // /var/lib/containers or resolve a public registry.
   mkdirSync(join(dir, "registries.conf.d"), { recursive: true });
+  mkdirSync(join(dir, "net.d"), { recursive: true });
   writeFileSync(join(dir, "registries.conf"), opts.registriesConf ?? "");
   writeFileSync(join(dir, "policy.json"), opts.policy ?? JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
   const args = [
@@ -115,6 +116,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     "--registries-conf", join(dir, "registries.conf"),
     "--registries-conf-dir", join(dir, "registries.conf.d"),
     "--signature-policy", join(dir, "policy.json"),
+    // No CNI network unless a test writes one into <dir>/net.d (the host's own stay out).
+    "--cni-config-dir", join(dir, "net.d"),
     ...(opts.noListenFlag ? [] : ["--listen", socket]),
     ...(opts.args ?? []),
   ];

@@ -183,7 +183,10 @@ afterAll(() => {
   if (problems.length > 0) throw new Error(`cleanup: ${problems.join("; ")}`);
 });
 
-describe.skipIf(!runnable)("CNI with the real plugins", () => {
+describe("CNI with the real plugins", () => {
+  beforeAll(() => {
+    if (!runnable) throw new Error(`needs root and the CNI plugins in ${PLUGIN_DIR}: run as root, apt-get install containernetworking-plugins`);
+  });
   test("ADD puts eth0 with the reported IP in the netns, reachable from the host; DEL releases it", async () => {
     const net = await network();
     const ns = netns();

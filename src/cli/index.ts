@@ -6,6 +6,7 @@ import { parseFlags, type FlagValues } from "./args.ts";
 import { findSubcommand, HELP_FLAG, usage, type CliFlag, type Command } from "./commands.ts";
 import { formatVersion, versionInfo } from "../version.ts";
 import { completionScript, SHELLS } from "./completion.ts";
+import { verifyBundleCommand } from "./verify-bundle.ts";
 import * as config from "../config/index.ts";
 
 function write(s: string): void {
@@ -133,6 +134,7 @@ function buildRoot(): Command {
         },
       },
       statusCommand,
+      verifyBundleCommand,
       {
         name: "completion",
         aliases: ["complete"],

@@ -12,15 +12,19 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotF
 import { checkDigest, checkId, dedupe, layerIdFor, randomId, resolvePrefix } from "./ids.ts";
 import { atomicWriteFile } from "./atomic.ts";
 import { JsonStore, readIfExists } from "./json-store.ts";
-import { fields, goTimeNow, num, numList, obj, parseRecords, str, strList, type RawRecord } from "./json.ts";
+import { fields, goTimeNow, marshalRecords, num, numList, obj, parseRecords, str, strList, type RawRecord } from "./json.ts";
 import { LockFile } from "./lock.ts";
-import type { OverlayDriver } from "./overlay.ts";
+import { isMountPoint } from "../sys/mount.ts";
+import type { MountOptions, OverlayDriver } from "./overlay.ts";
 
 /** Field order and omitempty of layers.go's Layer struct. */
 const LAYER_FIELDS = fields(`
   id names? parent? metadata? mountlabel? created compressed-diff-digest? compressed-size?
   diff-digest? toc-digest? diff-size? compression? uidset? gidset? flags? uidmap? gidmap? big-data-names?
 `);
+
+/** layers.go layerMountPoint. */
+const MOUNT_FIELDS = fields("id path count");
 
 const INCOMPLETE = "incomplete";
 const TAR_SPLIT_SUFFIX = ".tar-split.gz";
@@ -225,6 +229,136 @@ export class LayerStore extends JsonStore {
     });
   }
 
+  private get mountsPath(): string {
+    return join(this.rundir, "mountpoints.json");
+  }
+
+  /** The raw mountpoints.json records ({id, path, count}); others' entries are kept as they are. */
+  private async readMounts(): Promise<RawRecord[]> {
+    const text = await readIfExists(this.mountsPath);
+    if (text.trim() === "") return [];
+    const data: unknown = JSON.parse(text);
+    if (!Array.isArray(data)) return [];
+    return (data as unknown[]).filter((m): m is RawRecord => m !== null && typeof m === "object" && typeof (m as RawRecord).id === "string");
+  }
+
+  /** saveMounts: records the write on mountpoints.lock, then replaces the file. */
+  private async writeMounts(mounts: RawRecord[]): Promise<void> {
+    this.mountsLock.recordWrite();
+    const live = mounts.filter((m) => str(m, "path") !== undefined && (num(m, "count") ?? 0) > 0);
+    await atomicWriteFile(this.mountsPath, marshalRecords(live, MOUNT_FIELDS), 0o600, { noSync: true });
+  }
+
+  /**
+   * Mounts a layer (layers.go Mount), counting mounts in mountpoints.json so that podman and
+   * this daemon share one count: an existing live mount only gets its count raised; a count
+   * whose mount vanished (the kernel or someone else unmounted it) starts over at 1.
+   * Call inside write().
+   */
+  async mount(id: string, options: MountOptions): Promise<string> {
+    const e = this.lookupEntry(id);
+    if (e === undefined) throw new NotFoundError(`layer ${id} not found`);
+    const layerId = e.rec.id as string;
+    return this.mountsLock.withWrite(async () => {
+      const mounts = await this.readMounts();
+      const m = mounts.find((r) => r.id === layerId);
+      const path = m === undefined ? undefined : str(m, "path");
+      if (m !== undefined && path !== undefined && (num(m, "count") ?? 0) > 0 && isMountPoint(path)) {
+        m.count = (num(m, "count") ?? 0) + 1;
+        await this.writeMounts(mounts);
+        return path;
+      }
+      const label = options.mountLabel ?? str(e.rec, "mountlabel");
+      const merged = await this.driver.get(layerId, { ...options, mountLabel: label });
+      try {
+        if (m !== undefined) {
+          m.path = merged;
+          m.count = 1;
+        } else {
+          mounts.push({ id: layerId, path: merged, count: 1 });
+        }
+        await this.writeMounts(mounts);
+      } catch (err) {
+        this.driver.put(layerId);
+        throw err;
+      }
+      return merged;
+    });
+  }
+
+  /**
+   * Drops one mount of a layer, unmounting it when the count reaches 0 (or at once with
+   * `force`). Returns whether it is still mounted. Call inside write().
+   */
+  async unmount(id: string, force: boolean): Promise<boolean> {
+    const e = this.byId.get(id) ?? this.lookupEntry(id);
+    if (e === undefined) throw new NotFoundError(`layer ${id} not found`);
+    const layerId = e.rec.id as string;
+    return this.mountsLock.withWrite(async () => {
+      const mounts = await this.readMounts();
+      const m = mounts.find((r) => r.id === layerId);
+      const count = m === undefined ? 0 : (num(m, "count") ?? 0);
+      if (!force && count > 1 && m !== undefined) {
+        m.count = count - 1;
+        await this.writeMounts(mounts);
+        return true;
+      }
+      this.driver.put(layerId);
+      if (m !== undefined) await this.writeMounts(mounts.filter((r) => r !== m));
+      return false;
+    });
+  }
+
+  /**
+   * Creates an empty read-write layer for a container (layers.go create with writeable=true),
+   * left flagged incomplete until complete() is called: a crash in between leaves a layer the
+   * next writer deletes. Call inside write().
+   */
+  async createWritable(opts: { id?: string; parent?: string; mountLabel?: string; names?: string[] }): Promise<Layer> {
+    let parent: string | undefined;
+    if (opts.parent !== undefined && opts.parent !== "") {
+      const p = this.lookupEntry(opts.parent);
+      if (p === undefined) throw new NotFoundError(`parent layer ${opts.parent} not found`);
+      parent = p.rec.id as string;
+    }
+    const id = checkId(opts.id ?? randomId(), "layer");
+    if (this.byId.has(id)) throw new AlreadyExistsError(`layer ${id} already exists`);
+    const names = dedupe(opts.names ?? []);
+    for (const name of names) {
+      if (this.byName.has(name)) throw new AlreadyExistsError(`layer name ${JSON.stringify(name)} is already in use`);
+    }
+    const rec: RawRecord = {
+      id,
+      names,
+      parent,
+      mountlabel: opts.mountLabel,
+      created: goTimeNow(),
+      flags: { [INCOMPLETE]: true },
+    };
+    const entry: Entry = { rec, volatile: false };
+    this.entries = [...this.entries, entry];
+    this.byId.set(id, entry);
+    for (const name of names) this.byName.set(name, entry);
+    try {
+      await this.save();
+      await this.driver.create(id, parent);
+    } catch (err) {
+      await this.removeEntries([entry]).catch(() => {});
+      throw err;
+    }
+    return toLayer(entry);
+  }
+
+  /** Clears the incomplete flag of a layer made by createWritable. Call inside write(). */
+  async complete(id: string): Promise<void> {
+    const e = this.byId.get(id);
+    if (e === undefined) throw new NotFoundError(`layer ${id} not found`);
+    const flags = { ...obj(e.rec, "flags") };
+    delete flags[INCOMPLETE];
+    e.rec.flags = flags;
+    await this.save();
+  }
+
   tarSplitPath(id: string): string {
     return join(this.dir, `${id}${TAR_SPLIT_SUFFIX}`);
   }
@@ -329,6 +463,11 @@ export class LayerStore extends JsonStore {
       }
     }
     if (marked) await this.save();
+    const ids = new Set(entries.map((e) => e.rec.id as string));
+    await this.mountsLock.withWrite(async () => {
+      const mounts = await this.readMounts();
+      if (mounts.some((m) => ids.has(m.id as string))) await this.writeMounts(mounts.filter((m) => !ids.has(m.id as string)));
+    });
     for (const e of entries) {
       const id = e.rec.id as string;
       await this.driver.remove(id);

@@ -16,7 +16,22 @@ import { existsSync } from "node:fs";
 import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
-import { FS_MAGIC, fsName, mknod, mount, MNT_DETACH, S_IFCHR, statfsType, supportsDType, umount2 } from "../sys/mount.ts";
+import {
+  FS_MAGIC,
+  fsName,
+  isMountPoint,
+  mknod,
+  mount,
+  MNT_DETACH,
+  MS_BIND,
+  MS_PRIVATE,
+  pageSize,
+  parseMountOptions,
+  S_IFCHR,
+  statfsType,
+  supportsDType,
+  umount2,
+} from "../sys/mount.ts";
 
 export const DRIVER_NAME = "overlay";
 const LINK_DIR = "l";
@@ -134,6 +149,51 @@ export function generateLinkId(): string {
   return out.slice(0, ID_LENGTH);
 }
 
+/** What a mount of a layer may add (drivers.MountOpts). */
+export interface MountOptions {
+  /** SELinux label for the mount (context=...), used only when SELinux is enabled. */
+  mountLabel?: string;
+  /** Mount options replacing the driver's mountopt (e.g. ["nodev", "metacopy=on"]). */
+  options?: readonly string[];
+}
+
+/** label.FormatMountLabel: `context="<label>"` appended when SELinux is on and a label is given. */
+function formatMountLabel(opts: string, mountLabel: string | undefined): string {
+  if (mountLabel === undefined || mountLabel === "" || !selinuxEnabled()) return opts;
+  return `${opts},context=${JSON.stringify(mountLabel)}`;
+}
+
+function selinuxEnabled(): boolean {
+  return existsSync("/sys/fs/selinux/enforce");
+}
+
+/**
+ * The mount data for a read-write layer (overlay.go Get): "[opts,]lowerdir=...,upperdir=...,
+ * workdir=..." with absolute paths through the l/ short links; when that does not fit in a page,
+ * the same with paths relative to the driver home (the caller then mounts from there), as
+ * upstream does for deep images (up to 500 layers).
+ */
+export function overlayMountData(
+  home: string,
+  id: string,
+  lowers: readonly string[],
+  extra: string,
+  mountLabel: string | undefined,
+  limit: number,
+): { data: string; relative: boolean } {
+  const lowerRel = lowers.length > 0 ? [...lowers] : [join(id, "empty")];
+  const prefix = extra === "" ? "" : `${extra},`;
+  const abs = `${prefix}lowerdir=${lowerRel.map((l) => join(home, l)).join(":")},upperdir=${join(home, id, "diff")},workdir=${join(home, id, "work")}`;
+  let data = formatMountLabel(abs, mountLabel);
+  if (data.length <= limit) return { data, relative: false };
+  const rel = `${prefix}lowerdir=${lowerRel.join(":")},upperdir=${join(id, "diff")},workdir=${join(id, "work")}`;
+  data = formatMountLabel(rel, mountLabel);
+  if (data.length > limit) {
+    throw new InvalidArgumentError(`cannot mount layer ${id}: mount data too large ${data.length} > page size ${limit + 1}`);
+  }
+  return { data, relative: true };
+}
+
 export class OverlayDriver {
   /** <root>/overlay */
   readonly home: string;
@@ -206,9 +266,83 @@ export class OverlayDriver {
     }
   }
 
+  /** Longest mount data mount(2) takes (a page minus the NUL); tests lower it. */
+  mountDataLimit = pageSize() - 1;
+
+  /** The layer's lower entries as its lower file lists them ("l/<short>"), uppermost first. */
+  private async lowerEntries(id: string): Promise<string[]> {
+    try {
+      const text = (await readFile(join(this.dir(id), LOWER_FILE), "utf8")).trim();
+      return text === "" ? [] : text.split(":").filter((l) => l !== "");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+  }
+
+  /**
+   * Mounts a read-write layer at <home>/<id>/merged and returns that path (overlay Get): the
+   * parent chain as lowerdirs through the l/ short links (or <id>/empty for a layer without
+   * parent), diff/ as upperdir, work/ as workdir; the driver's mountopt, or `options.options`,
+   * in front. Mount counting is the layer store's business; a merged dir that is already a
+   * mount point is returned as it is.
+   */
+  async get(id: string, options: MountOptions = {}): Promise<string> {
+    const dir = this.dir(id);
+    const merged = join(dir, "merged");
+    if (!existsSync(join(dir, "diff"))) throw new FailedPreconditionError(`overlay: layer ${id} has no diff directory`);
+    if (isMountPoint(merged)) return merged;
+    for (const l of await this.lowerEntries(id)) {
+      // A missing short link means a broken chain: fail here with a clear message, not EINVAL.
+      if (!existsSync(join(this.home, l))) throw new FailedPreconditionError(`overlay: lower ${l} of layer ${id} is missing`);
+    }
+    await mkdir(merged, { recursive: true, mode: 0o700 });
+    await mkdir(join(dir, "work"), { recursive: true, mode: 0o700 });
+    this.makeHomePrivate();
+    const extra = options.options !== undefined && options.options.length > 0 ? options.options.join(",") : this.options.mountOptions;
+    const { data, relative } = overlayMountData(this.home, id, await this.lowerEntries(id), extra, options.mountLabel, this.mountDataLimit);
+    const { flags, data: fsData } = parseMountOptions(data);
+    if (!relative) {
+      mount("overlay", merged, "overlay", flags, fsData);
+      return merged;
+    }
+    // mountOverlayFrom: upstream forks a helper that chdirs into the home; mount(2) resolves
+    // the relative paths against the cwd, and nothing else runs on this thread meanwhile.
+    const cwd = process.cwd();
+    process.chdir(this.home);
+    try {
+      mount("overlay", join(id, "merged"), "overlay", flags, fsData);
+    } finally {
+      process.chdir(cwd);
+    }
+    return merged;
+  }
+
+  /**
+   * mount.MakePrivate(home), as overlay Init does unless skip_mount_home is set: home becomes a
+   * private bind mount of itself, so layer mounts do not propagate to other namespaces. Podman
+   * does this on every start; mounting under the same bind mount keeps one tree of mounts for
+   * both (a layer mounted before podman's bind would be invisible through it). Done at the
+   * first mount rather than at open, so stores that only hold images add no mount.
+   */
+  private makeHomePrivate(): void {
+    if (this.options.skipMountHome) return;
+    if (!isMountPoint(this.home)) mount(this.home, this.home, "none", MS_BIND);
+    mount("", this.home, "none", MS_PRIVATE);
+  }
+
+  /** Unmounts a layer's merged dir (overlay Put); not being mounted is fine. */
+  put(id: string): void {
+    const merged = join(this.dir(id), "merged");
+    if (!isMountPoint(merged)) return;
+    umount2(merged, MNT_DETACH);
+  }
+
   /** Removes a layer's directory and its short link (overlay Remove). Missing parts are fine. */
   async remove(id: string): Promise<void> {
     const dir = this.dir(id);
+    // Never recurse into a mounted root file system.
+    this.put(id);
     try {
       const lid = (await readFile(join(dir, "link"), "utf8")).trim();
       if (lid !== "" && !lid.includes("/")) await rm(join(this.home, LINK_DIR, lid), { force: true });

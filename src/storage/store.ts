@@ -2,15 +2,15 @@
 // shared with podman, buildah and CRI-O. Locks are taken in upstream's order (storage.lock,
 // then layers, images, containers) so that no two of us can deadlock.
 import { existsSync } from "node:fs";
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.ts";
-import { ContainerStore, type Container } from "./containers.ts";
+import { ContainerStore, MOUNT_LABEL_FLAG, PROCESS_LABEL_FLAG, type Container } from "./containers.ts";
 import { diskUsage, type Usage } from "./disk-usage.ts";
 import { ImageStore, type BigDataItem, type CreateImageOptions, type Image } from "./images.ts";
 import { LayerStore, type CreateLayerOptions, type Layer, type Populate } from "./layers.ts";
 import { LockFile } from "./lock.ts";
-import { DRIVER_NAME, OverlayDriver, parseOverlayOptions, type OverlayOptions } from "./overlay.ts";
+import { DRIVER_NAME, OverlayDriver, parseOverlayOptions, type MountOptions, type OverlayOptions } from "./overlay.ts";
 
 export interface StoreOptions {
   /** Graph root, e.g. /var/lib/containers/storage. */
@@ -34,6 +34,29 @@ export interface DiskUsage {
   /** Container read-write layers. */
   containerStore: FsUsage;
 }
+
+export interface CreateContainerOptions {
+  /** The container ID; default: a random one. */
+  id?: string;
+  /** Names, unique among containers (AlreadyExistsError names the holder). */
+  names?: string[];
+  /** ID, name or digest of the image whose top layer the rootfs goes on; none: an empty rootfs. */
+  imageId?: string;
+  /** Opaque metadata (CRI-O: RuntimeContainerMetadata JSON). */
+  metadata?: string;
+  /** SELinux labels, recorded in flags as MountLabel/ProcessLabel ("" when SELinux is off). */
+  mountLabel?: string;
+  processLabel?: string;
+  /** Extra flags to record. */
+  flags?: Record<string, unknown>;
+}
+
+/**
+ * Test hooks: awaited at the steps of createContainer (after the incomplete layer is saved,
+ * after the container record is saved), so a test can kill a process exactly there.
+ * @internal
+ */
+export const createContainerHooks: { afterStep?: (step: "layer" | "record", ids: { container: string; layer: string }) => Promise<void> } = {};
 
 const OTHER_DRIVERS = ["vfs", "btrfs", "zfs", "aufs", "devicemapper"];
 
@@ -104,7 +127,9 @@ export class Store {
     await layers.initialize();
     await images.initialize();
     await containers.initialize();
-    return new Store(root, runroot, driver, layers, images, containers);
+    const store = new Store(root, runroot, driver, layers, images, containers);
+    await layers.write(() => containers.write(() => store.removeHalfContainers()));
+    return store;
   }
 
   // ---- layers ----
@@ -302,6 +327,171 @@ export class Store {
 
   async containers(): Promise<Container[]> {
     return this.containerStore.read(() => this.containerStore.list());
+  }
+
+  /** A container by ID, name or unique ID prefix; undefined when absent. */
+  async container(idOrName: string): Promise<Container | undefined> {
+    return this.containerStore.read(() => this.containerStore.get(idOrName));
+  }
+
+  /**
+   * Creates a container (store.go CreateContainer): a read-write layer (random ID, no names)
+   * on the image's top layer, the record in containers.json, and its userdata directories
+   * under <root>/overlay-containers/<id>/ and <runroot>/overlay-containers/<id>/.
+   *
+   * Crash safety: the layer is saved flagged incomplete, then the container record, and only
+   * then is the flag cleared. A crash before the record leaves an incomplete layer that the next
+   * writer (us or podman) deletes; a crash after it leaves a record whose layer is incomplete or
+   * gone, which the next Store.open (or createContainer/deleteContainer) removes.
+   */
+  async createContainer(opts: CreateContainerOptions): Promise<Container> {
+    const names = [...new Set(opts.names ?? [])];
+    const mountLabel = opts.mountLabel ?? "";
+    const processLabel = opts.processLabel ?? "";
+    return this.layerStore.write(async () => {
+      let imageId = "";
+      let topLayer: string | undefined;
+      if (opts.imageId !== undefined && opts.imageId !== "") {
+        const ref = opts.imageId;
+        const image = await this.imageStore.read(() => this.imageStore.get(ref));
+        if (image === undefined) throw new NotFoundError(`image ${ref} not found`);
+        imageId = image.id;
+        topLayer = image.topLayer;
+        if (topLayer !== undefined && this.layerStore.get(topLayer) === undefined) {
+          throw new FailedPreconditionError(`top layer ${topLayer} of image ${image.id} is missing`);
+        }
+      }
+      return this.containerStore.write(async () => {
+        await this.removeHalfContainers();
+        const id = opts.id ?? this.containerStore.newId();
+        this.containerStore.checkNew(id, names);
+        const layer = await this.layerStore.createWritable({ parent: topLayer, mountLabel });
+        let created: Container | undefined;
+        try {
+          await createContainerHooks.afterStep?.("layer", { container: id, layer: layer.id });
+          created = await this.containerStore.create({
+            id,
+            names,
+            image: imageId,
+            layer: layer.id,
+            metadata: opts.metadata ?? "",
+            flags: { ...(opts.flags ?? {}), [MOUNT_LABEL_FLAG]: mountLabel, [PROCESS_LABEL_FLAG]: processLabel },
+          });
+          await createContainerHooks.afterStep?.("record", { container: id, layer: layer.id });
+          await this.layerStore.complete(layer.id);
+          for (const d of [this.containerStore.dataDir(id), this.containerStore.runDir(id)]) {
+            await mkdir(d, { recursive: true, mode: 0o700 });
+            await mkdir(join(d, "userdata"), { recursive: true, mode: 0o700 });
+          }
+          return created;
+        } catch (err) {
+          await this.layerStore.delete([layer.id]).catch(() => {});
+          if (created !== undefined) await this.containerStore.delete(id).catch(() => {});
+          await rm(this.containerStore.dataDir(id), { recursive: true, force: true });
+          await rm(this.containerStore.runDir(id), { recursive: true, force: true });
+          throw err;
+        }
+      });
+    });
+  }
+
+  /**
+   * Deletes a container (store.go DeleteContainer): unmounts and deletes its layer, then the
+   * record, then its directories. NotFoundError for an unknown container.
+   */
+  async deleteContainer(idOrName: string): Promise<void> {
+    await this.layerStore.write(() =>
+      this.containerStore.write(async () => {
+        const c = this.containerStore.get(idOrName);
+        if (c === undefined) throw new NotFoundError(`container ${idOrName} not found`);
+        await this.removeContainer(c);
+      }),
+    );
+  }
+
+  /** Layer, then record, then directories; a crash in between leaves a half container for removeHalfContainers. */
+  private async removeContainer(c: Container): Promise<void> {
+    if (c.layer !== "" && this.layerStore.get(c.layer) !== undefined) {
+      await this.layerStore.unmount(c.layer, true);
+      if (this.layerStore.children(c.layer).length > 0) throw new FailedPreconditionError(`layer ${c.layer} of container ${c.id} has child layers`);
+      await this.layerStore.delete([c.layer]);
+    }
+    await this.containerStore.delete(c.id);
+    await rm(this.containerStore.dataDir(c.id), { recursive: true, force: true });
+    await rm(this.containerStore.runDir(c.id), { recursive: true, force: true });
+  }
+
+  /**
+   * With the layer and container write locks held (no one is between steps of a create or
+   * delete then): removes container records whose layer is gone or incomplete, and container
+   * directories without a record.
+   */
+  private async removeHalfContainers(): Promise<void> {
+    for (const c of this.containerStore.list()) {
+      if (this.layerStore.get(c.layer) === undefined) await this.removeContainer(c);
+    }
+    await this.containerStore.removeStrayDirs();
+  }
+
+  /**
+   * Mounts a container's root file system (store.go Mount) and returns the merged path
+   * <root>/overlay/<layer>/merged. Mounts are counted in mountpoints.json, shared with podman:
+   * a second mount only raises the count. The mount label defaults to the container's.
+   */
+  async mount(idOrName: string, opts: MountOptions = {}): Promise<string> {
+    return this.layerStore.write(async () => {
+      const c = await this.containerStore.read(() => this.containerStore.get(idOrName));
+      if (c === undefined) throw new NotFoundError(`container ${idOrName} not found`);
+      const label = opts.mountLabel ?? (typeof c.flags[MOUNT_LABEL_FLAG] === "string" ? (c.flags[MOUNT_LABEL_FLAG] as string) : undefined);
+      return this.layerStore.mount(c.layer, { ...opts, mountLabel: label === "" ? undefined : label });
+    });
+  }
+
+  /**
+   * Drops one mount of a container's root file system, unmounting it when the count reaches 0
+   * (at once with `force`). Returns whether it is still mounted.
+   */
+  async unmount(idOrName: string, force = false): Promise<boolean> {
+    return this.layerStore.write(async () => {
+      const c = await this.containerStore.read(() => this.containerStore.get(idOrName));
+      if (c === undefined) throw new NotFoundError(`container ${idOrName} not found`);
+      return this.layerStore.unmount(c.layer, force);
+    });
+  }
+
+  /** How many times a container's root file system is mounted (0 when it is not). */
+  async mountCount(idOrName: string): Promise<number> {
+    const c = await this.container(idOrName);
+    if (c === undefined) throw new NotFoundError(`container ${idOrName} not found`);
+    return (await this.layerStore.mountCounts()).get(c.layer) ?? 0;
+  }
+
+  /** <root>/overlay-containers/<id>/userdata, created if missing (ContainerDirectory). */
+  async containerDirectory(idOrName: string): Promise<string> {
+    return this.userdataDir(idOrName, (id) => this.containerStore.dataDir(id));
+  }
+
+  /** <runroot>/overlay-containers/<id>/userdata, created if missing (ContainerRunDirectory). */
+  async containerRunDirectory(idOrName: string): Promise<string> {
+    return this.userdataDir(idOrName, (id) => this.containerStore.runDir(id));
+  }
+
+  private async userdataDir(idOrName: string, dirOf: (id: string) => string): Promise<string> {
+    const c = await this.container(idOrName);
+    if (c === undefined) throw new NotFoundError(`container ${idOrName} not found`);
+    const d = join(dirOf(c.id), "userdata");
+    await mkdir(d, { recursive: true, mode: 0o700 });
+    return d;
+  }
+
+  /** Stores a big-data item of a container (SetContainerBigData). */
+  async setContainerBigData(idOrName: string, key: string, data: Uint8Array): Promise<void> {
+    await this.containerStore.write(() => this.containerStore.setBigData(idOrName, key, data));
+  }
+
+  /** A big-data item of a container (NotFoundError when the container or item is absent). */
+  async containerBigData(idOrName: string, key: string): Promise<Uint8Array> {
+    return this.containerStore.read(() => this.containerStore.bigData(idOrName, key));
   }
 
   // ---- usage ----

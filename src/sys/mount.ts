@@ -2,6 +2,7 @@
 // trusts a backing file system: its statfs magic, whether readdir fills d_type, and whether
 // character-device whiteouts can be created.
 import { CString, FFIType, read, type Pointer } from "bun:ffi";
+import { readFileSync } from "node:fs";
 import { bindLibc, check, errno, ptr, SyscallError } from "./libc.ts";
 
 const fns = bindLibc({
@@ -87,3 +88,95 @@ export function supportsDType(dir: string): boolean {
     fns.closedir(handle);
   }
 }
+
+// ---- mount options and mount points (pkg/mount ParseOptions, mountinfo) ----
+
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_SYNCHRONOUS = 0x10;
+export const MS_REMOUNT = 0x20;
+export const MS_MANDLOCK = 0x40;
+export const MS_DIRSYNC = 0x80;
+export const MS_NOATIME = 0x400;
+export const MS_NODIRATIME = 0x800;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_RELATIME = 0x200000;
+export const MS_STRICTATIME = 0x1000000;
+export const MS_PRIVATE = 0x40000;
+
+/** Option words that are mount(2) flags: [clear, flag] as pkg/mount's flags table. */
+const FLAG_OPTIONS: Readonly<Record<string, readonly [boolean, number]>> = {
+  defaults: [false, 0],
+  ro: [false, MS_RDONLY],
+  rw: [true, MS_RDONLY],
+  suid: [true, MS_NOSUID],
+  nosuid: [false, MS_NOSUID],
+  dev: [true, MS_NODEV],
+  nodev: [false, MS_NODEV],
+  exec: [true, MS_NOEXEC],
+  noexec: [false, MS_NOEXEC],
+  sync: [false, MS_SYNCHRONOUS],
+  async: [true, MS_SYNCHRONOUS],
+  dirsync: [false, MS_DIRSYNC],
+  remount: [false, MS_REMOUNT],
+  mand: [false, MS_MANDLOCK],
+  nomand: [true, MS_MANDLOCK],
+  atime: [true, MS_NOATIME],
+  noatime: [false, MS_NOATIME],
+  diratime: [true, MS_NODIRATIME],
+  nodiratime: [false, MS_NODIRATIME],
+  bind: [false, MS_BIND],
+  rbind: [false, MS_BIND | MS_REC],
+  relatime: [false, MS_RELATIME],
+  norelatime: [true, MS_RELATIME],
+  strictatime: [false, MS_STRICTATIME],
+  nostrictatime: [true, MS_STRICTATIME],
+};
+
+/**
+ * Splits a comma-separated option string into mount(2) flags and the file-system data string
+ * (ParseOptions): "nodev,lowerdir=a" gives MS_NODEV and "lowerdir=a".
+ */
+export function parseMountOptions(options: string): { flags: number; data: string } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options.split(",")) {
+    if (o === "") continue;
+    const f = FLAG_OPTIONS[o];
+    if (f === undefined) {
+      data.push(o);
+      continue;
+    }
+    const [clear, flag] = f;
+    flags = clear ? flags & ~flag : flags | flag;
+  }
+  return { flags, data: data.join(",") };
+}
+
+/** Mount points of this process's mount namespace (field 5 of /proc/self/mountinfo, unescaped). */
+export function mountPoints(): string[] {
+  const text = readFileSync("/proc/self/mountinfo", "utf8");
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const p = line.split(" ")[4];
+    if (p !== undefined && p !== "") out.push(unescape(p));
+  }
+  return out;
+}
+
+/** Whether `path` (absolute, clean) is a mount point (mount.Mounted). */
+export function isMountPoint(path: string): boolean {
+  return mountPoints().includes(path);
+}
+
+/** The system page size: mount(2) data must fit in one page including its NUL. */
+export function pageSize(): number {
+  return Number(sysconf.sysconf(_SC_PAGESIZE));
+}
+
+const _SC_PAGESIZE = 30;
+const sysconf = bindLibc({ sysconf: { args: [FFIType.i32], returns: FFIType.i64 } });

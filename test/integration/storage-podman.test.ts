@@ -184,6 +184,72 @@ describe("podman and this store", () => {
     expect(r.code).toBe(0);
   });
 
+  test("podman lists a container this code created, and shares its mount count", async () => {
+    const metadata = JSON.stringify({
+      "pod-name": "pod", "pod-id": "p".repeat(64), "image-name": "localhost/crio-test/busybox:latest", "image-id": ours.image.id,
+      name: "k8s_c_pod_ns_uid_0", "metadata-name": "c", uid: "uid", namespace: "ns", "created-at": 1700000000, attempt: 0,
+    });
+    const c = await store.createContainer({ names: ["k8s_c_pod_ns_uid_0"], imageId: "localhost/crio-test/busybox:latest", metadata });
+    const listed = JSON.parse(await mustPodman(["ps", "--all", "--external", "--format", "json"])) as {
+      Id: string; Names: string[]; Image: string; ImageID: string; State: string;
+    }[];
+    const entry = listed.find((x) => x.Id === c.id);
+    expect(entry?.Names).toEqual(["k8s_c_pod_ns_uid_0"]);
+    expect((await store.image(ours.image.id))?.names).toContain(entry?.Image as string); // its first name
+    expect(entry?.ImageID).toBe(ours.image.id);
+    expect(entry?.State).toBe("storage");
+
+    const merged = await store.mount(c.id);
+    try {
+      writeFileSync(join(merged, "tmp", "from-crio"), "hello");
+      // podman mounts the same root file system: one mount, count 2 in mountpoints.json.
+      expect((await mustPodman(["mount", c.id])).trim()).toBe(merged);
+      const counts = JSON.parse(readFileSync(join(runroot, "overlay-layers", "mountpoints.json"), "utf8")) as { id: string; count: number }[];
+      expect(counts.find((m) => m.id === c.layer)?.count).toBe(2);
+      expect(await store.mountCount(c.id)).toBe(2);
+      expect(await store.unmount(c.id)).toBe(true); // still mounted for podman
+      expect(existsSync(join(merged, "bin", "busybox"))).toBe(true);
+      await mustPodman(["umount", c.id]);
+      expect(await store.mountCount(c.id)).toBe(0);
+      expect(existsSync(join(merged, "bin", "busybox"))).toBe(false);
+    } finally {
+      pm.unmountAll();
+    }
+    expect(readFileSync(join(await store.layerDiffDir(c.layer), "tmp", "from-crio"), "utf8")).toBe("hello");
+
+    await store.deleteContainer(c.id);
+    const after = JSON.parse(await mustPodman(["ps", "--all", "--external", "--format", "json"])) as { Id: string }[];
+    expect(after.map((x) => x.Id)).not.toContain(c.id);
+  });
+
+  test("this code lists and mounts a container podman created", async () => {
+    const id = (await mustPodman(["create", "--net=none", "--name", "made-by-podman", "localhost/crio-test/busybox:latest", "/bin/busybox", "true"])).trim();
+    try {
+      const c = await store.container("made-by-podman");
+      expect(c?.id).toBe(id);
+      expect(c?.image).toBe(ours.image.id);
+      expect((await store.containers()).map((x) => x.id)).toContain(id);
+      const layer = await store.layer(c?.layer as string);
+      expect(layer?.parent).toBe(ours.layer.id);
+      await expect(store.deleteImage(ours.image.id)).rejects.toThrow(/in use by container/);
+
+      const podmanPath = (await mustPodman(["mount", id])).trim();
+      try {
+        const merged = await store.mount(id);
+        expect(merged).toBe(podmanPath);
+        expect(existsSync(join(merged, "bin", "busybox"))).toBe(true);
+        expect(await store.unmount(id)).toBe(true);
+        await mustPodman(["umount", id]);
+        expect(await store.mountCount(id)).toBe(0);
+      } finally {
+        pm.unmountAll();
+      }
+    } finally {
+      await mustPodman(["rm", "--force", id]);
+    }
+    expect(await store.container(id)).toBeUndefined();
+  });
+
   test("podman deletes an image this code made, and this code deletes one podman made", async () => {
     await mustPodman(["rmi", "--force", ours.image.id]);
     expect(await store.image(ours.image.id)).toBeUndefined();

@@ -3,6 +3,9 @@
 import type { Config } from "../config/index.ts";
 import type { ImageService } from "../image/service.ts";
 import type { CniNetwork } from "../network/index.ts";
+import { newCgroupManager, type CgroupManager } from "../cgroups/index.ts";
+import type { SandboxIndex } from "../state/sandboxes.ts";
+import type { Store } from "../storage/index.ts";
 import type { CrioInfo } from "./http.ts";
 
 export interface NetworkStatus {
@@ -13,13 +16,22 @@ export interface NetworkStatus {
 
 export class ServerContext {
   readonly images: ImageService;
+  private cgroupManager: CgroupManager | undefined;
 
   constructor(
     public config: Config,
     images: (ctx: ServerContext) => ImageService,
     readonly network: CniNetwork,
+    readonly store: Store,
+    readonly sandboxes: SandboxIndex,
   ) {
     this.images = images(this);
+  }
+
+  /** The cgroup manager cgroup_manager names (made on first use; it is not reloadable). */
+  cgroups(): CgroupManager {
+    this.cgroupManager ??= newCgroupManager(this.config.runtime.cgroup_manager);
+    return this.cgroupManager;
   }
 
   /** The NetworkReady condition: whether a CNI network configuration is loaded. */

@@ -18,6 +18,8 @@ import { ImageService } from "../image/service.ts";
 import { Store } from "../storage/index.ts";
 import { CniNetwork } from "../network/index.ts";
 import { existsSync } from "node:fs";
+import { SandboxIndex } from "../state/sandboxes.ts";
+import { releaseAll } from "./runtime/sandbox-common.ts";
 
 /** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -81,7 +83,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // (kubelet polls Status), and start-up does not wait for every plugin to answer VERSION.
   const network = CniNetwork.fromConfig({ ...initial.network, plugin_dirs: withDistroPluginDir(initial.network.plugin_dirs) });
   network.start().catch((err: unknown) => log.error("CNI configuration watcher failed", { error: err }));
-  const ctx = new ServerContext(initial, (c) => new ImageService(store, () => c.config), network);
+  const sandboxes = new SandboxIndex(store);
+  const ctx = new ServerContext(initial, (c) => new ImageService(store, () => c.config), network, store, sandboxes);
 
   let ready = false;
   const gate: Gate = { notReady: () => (ready ? undefined : "the runtime is starting and not ready to serve requests yet") };
@@ -113,6 +116,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     });
   } catch (err) {
     log.error(`cannot listen on ${listenPath}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  // Restore before serving: RPCs answer UNAVAILABLE (the gate) until every sandbox is back and
+  // half-made ones are gone, so kubelet never sees a partial list.
+  try {
+    const n = await sandboxes.restore((id, made) => releaseAll(ctx, id, made));
+    if (n > 0) log.info(`Restored ${n} pod sandbox(es)`);
+  } catch (err) {
+    log.error(`cannot restore pod sandboxes: ${err instanceof Error ? err.message : String(err)}`);
+    netServer.close();
     return 1;
   }
   ready = true;

@@ -8,7 +8,17 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { httpGet, startDaemon, waitFor, type Daemon } from "./harness.ts";
 
-const IMPLEMENTED = new Set(["Version", "Status", "RuntimeConfig", "UpdateRuntimeConfig"]);
+const IMPLEMENTED = new Set([
+  "Version",
+  "Status",
+  "RuntimeConfig",
+  "UpdateRuntimeConfig",
+  "RunPodSandbox",
+  "StopPodSandbox",
+  "RemovePodSandbox",
+  "PodSandboxStatus",
+  "ListPodSandbox",
+]);
 
 describe("daemon with a config file", () => {
   let d: Daemon;

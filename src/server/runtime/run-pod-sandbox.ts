@@ -1,0 +1,312 @@
+// RunPodSandbox: the pod's namespaces, network, cgroup and files, with no infra container
+// (drop_infra_ctr = true behaviour). CRI-O server/sandbox_run_linux.go runPodSandbox, in order:
+// validate (nothing is made for a refused request), reserve the name, storage container, pins,
+// cgroup, CNI ADD, files, record. Any failure undoes what was made, newest first.
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { hostname as hostHostname } from "node:os";
+import { isAbsolute, join } from "node:path";
+import { SystemdUnavailableError } from "../../cgroups/index.ts";
+import { InvalidArgumentError, UnavailableError } from "../../errors.ts";
+import { log } from "../../log.ts";
+import {
+  NamespaceMode,
+  Protocol,
+  type DNSConfig,
+  type PodSandboxConfig,
+  type RunPodSandboxRequest,
+  type RunPodSandboxResponse,
+} from "../../proto/index.ts";
+import { pinNamespaces, type PodNamespaceType } from "../../sandbox/namespaces.ts";
+import { parseDefaultSysctls, podSysctls } from "../../sandbox/sysctl.ts";
+import {
+  SandboxIndex,
+  sandboxName,
+  infraContainerName,
+  type SandboxMetadata,
+  type SandboxPortMapping,
+  type SandboxRecord,
+  type SandboxResources,
+} from "../../state/sandboxes.ts";
+import type { ServerContext } from "../context.ts";
+import { releaseCgroup, releaseNetworkAndPins } from "./sandbox-common.ts";
+
+/** How long a pod that needs CNI waits for a network configuration before UNAVAILABLE. */
+export const CNI_READY_TIMEOUT_MS = 5_000;
+
+const PROTOCOLS: Readonly<Record<number, SandboxPortMapping["protocol"]>> = {
+  [Protocol.TCP]: "tcp",
+  [Protocol.UDP]: "udp",
+  [Protocol.SCTP]: "sctp",
+};
+
+export function runPodSandboxHandler(ctx: ServerContext) {
+  return async (req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> => {
+    const plan = planSandbox(ctx, req);
+    const reservation = await ctx.sandboxes.reserveName(plan.name, plan.id);
+    if (!reservation.reserved) {
+      log.info("RunPodSandbox: the pod already exists, returning it", { name: plan.name, id: reservation.existingId });
+      return { podSandboxId: reservation.existingId };
+    }
+    let ok = false;
+    try {
+      const rec = await ctx.sandboxes.locks.run(plan.id, () => create(ctx, plan));
+      ctx.sandboxes.add(rec);
+      ok = true;
+      log.info("Ran pod sandbox", { id: rec.id, name: rec.name });
+      return { podSandboxId: rec.id };
+    } finally {
+      ctx.sandboxes.settleName(plan.name, plan.id, ok);
+    }
+  };
+}
+
+/** A request checked and resolved, before anything is made. */
+interface Plan {
+  id: string;
+  name: string;
+  metadata: SandboxMetadata;
+  config: PodSandboxConfig;
+  runtimeHandler: string;
+  hostNetwork: boolean;
+  hostIPC: boolean;
+  namespaceOptions: SandboxRecord["namespaceOptions"];
+  sysctls: Record<string, string>;
+  hostname: string;
+  logDirectory: string;
+  portMappings: SandboxPortMapping[];
+  cgroupParent: string | undefined;
+  cgroupPath: string;
+  labels: Record<string, string>;
+}
+
+function planSandbox(ctx: ServerContext, req: RunPodSandboxRequest): Plan {
+  const config = req.config;
+  if (config === undefined) throw new InvalidArgumentError("PodSandboxConfig should not be empty");
+  const md = config.metadata;
+  if (md === undefined) throw new InvalidArgumentError("PodSandboxConfig.Metadata should not be empty");
+  for (const [field, value] of [["Name", md.name], ["Namespace", md.namespace], ["Uid", md.uid]] as const) {
+    if (value === "") throw new InvalidArgumentError(`PodSandboxConfig.Metadata.${field} should not be empty`);
+    // The fields make up the pod's name (k8s_<name>_<namespace>_<uid>_<attempt>) and file names.
+    if (value.includes("/") || value.includes("\0")) {
+      throw new InvalidArgumentError(`PodSandboxConfig.Metadata.${field} ${JSON.stringify(value)} must not contain "/" or NUL`);
+    }
+  }
+  const metadata: SandboxMetadata = { name: md.name, namespace: md.namespace, uid: md.uid, attempt: md.attempt };
+  const cfg = ctx.config;
+
+  const handler = req.runtimeHandler;
+  if (handler !== "" && !Object.hasOwn(cfg.runtime.runtimes, handler)) {
+    throw new InvalidArgumentError(`failed to find runtime handler ${JSON.stringify(handler)} from runtime list [${Object.keys(cfg.runtime.runtimes).join(" ")}]`);
+  }
+  const runtimeHandler = handler === "" ? cfg.runtime.default_runtime : handler;
+
+  const nsOpts = config.linux?.securityContext?.namespaceOptions;
+  const namespaceOptions = {
+    network: nsOpts?.network ?? NamespaceMode.POD,
+    pid: nsOpts?.pid ?? NamespaceMode.POD,
+    ipc: nsOpts?.ipc ?? NamespaceMode.POD,
+    targetId: nsOpts?.targetId ?? "",
+  };
+  const hostNetwork = namespaceOptions.network === NamespaceMode.NODE;
+  const hostIPC = namespaceOptions.ipc === NamespaceMode.NODE;
+
+  // Sysctls first: a refused sysctl must leave nothing behind.
+  const merged = podSysctls(parseDefaultSysctls(cfg.runtime.default_sysctls), config.linux?.sysctls ?? {}, { hostNetwork, hostIPC });
+  for (const s of merged.skipped) log.warn(`default sysctl ${s.name} skipped for pod ${md.namespace}/${md.name}: ${s.reason}`);
+
+  const id = ctx.sandboxes.newId();
+  let hostname = config.hostname;
+  if (hostname === "") hostname = hostNetwork ? hostHostname() : id.slice(0, 12);
+  const len = Buffer.byteLength(hostname);
+  if (len > 64 || hostname.includes("\0") || hostname.includes("\n")) {
+    throw new InvalidArgumentError(`PodSandboxConfig.Hostname ${JSON.stringify(hostname)} is invalid: must be 1 to 64 bytes`);
+  }
+
+  if (config.logDirectory !== "" && !isAbsolute(config.logDirectory)) {
+    throw new InvalidArgumentError(`PodSandboxConfig.LogDirectory ${JSON.stringify(config.logDirectory)} must be an absolute path`);
+  }
+  const logDirectory = config.logDirectory !== "" ? config.logDirectory : join(cfg.log_dir, id);
+
+  const portMappings = config.portMappings.map((p): SandboxPortMapping => {
+    const protocol = PROTOCOLS[p.protocol];
+    if (protocol === undefined) throw new InvalidArgumentError(`PortMapping protocol ${p.protocol} is unknown`);
+    if (p.containerPort <= 0 || p.containerPort > 65535) throw new InvalidArgumentError(`PortMapping container port ${p.containerPort} is out of range`);
+    if (p.hostPort < 0 || p.hostPort > 65535) throw new InvalidArgumentError(`PortMapping host port ${p.hostPort} is out of range`);
+    return { protocol, containerPort: p.containerPort, hostPort: p.hostPort, hostIp: p.hostIp };
+  });
+
+  // The cgroup parent is validated here (a systemd slice under cgroupfs is refused) so that a
+  // bad one makes nothing; the systemd manager's slice check needs no D-Bus.
+  let cgroupParent: string | undefined;
+  let cgroupPath = "";
+  const sc = ctx.cgroups().sandboxCgroupPath(config.linux?.cgroupParent ?? "", id);
+  cgroupParent = sc.parent;
+  cgroupPath = sc.path;
+
+  // kubelet sets these labels; crictl does not (CRI-O adds them, step 1 of §4.1).
+  const labels = { ...config.labels };
+  labels["io.kubernetes.pod.name"] ??= md.name;
+  labels["io.kubernetes.pod.namespace"] ??= md.namespace;
+  labels["io.kubernetes.pod.uid"] ??= md.uid;
+
+  return {
+    id,
+    name: sandboxName(metadata),
+    metadata,
+    config,
+    runtimeHandler,
+    hostNetwork,
+    hostIPC,
+    namespaceOptions,
+    sysctls: Object.fromEntries(merged.sysctls),
+    hostname,
+    logDirectory,
+    portMappings,
+    cgroupParent,
+    cgroupPath,
+    labels,
+  };
+}
+
+async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
+  const undo: Array<{ what: string; fn: () => Promise<void> }> = [];
+  const made: SandboxResources = {};
+  const createdNs = BigInt(Date.now()) * 1_000_000n;
+  try {
+    // Non-host-network pods need a network: CRI-O waits for the CNI plugin (waitForCNIPlugin).
+    if (!p.hostNetwork && !(await ctx.network.waitReady(CNI_READY_TIMEOUT_MS))) {
+      const r = ctx.networkStatus();
+      throw new UnavailableError(`cannot run pod sandbox ${p.name}: the network is not ready: ${r.message}`);
+    }
+
+    await ctx.store.createContainer({
+      id: p.id,
+      names: [infraContainerName(p.metadata)],
+      metadata: SandboxIndex.storageMetadata(p.id, p.metadata, createdNs),
+    });
+    undo.push({ what: "storage container", fn: () => ctx.store.deleteContainer(p.id) });
+    const dir = await ctx.store.containerDirectory(p.id);
+    const runDir = await ctx.store.containerRunDirectory(p.id);
+
+    // Namespaces: net and uts unless the pod is on the host's network, ipc unless host IPC.
+    const types: PodNamespaceType[] = [];
+    if (!p.hostNetwork) types.push("net", "uts");
+    if (!p.hostIPC) types.push("ipc");
+    const namespacesDir = ctx.config.runtime.namespaces_dir;
+    await ctx.sandboxes.saveProgress(p.id, made); // before pinning: a crash mid-pin leaves at most unnamed pins
+    const pinned = pinNamespaces({
+      namespacesDir,
+      types,
+      hostname: p.hostNetwork ? undefined : p.hostname,
+      sysctls: p.sysctls,
+    });
+    made.netnsPath = pinned.paths.net;
+    made.ipcnsPath = pinned.paths.ipc;
+    made.utsnsPath = pinned.paths.uts;
+    // Reads `made` when it runs: once ADD was attempted, DEL comes before the unpin.
+    undo.push({ what: "network and namespaces", fn: () => releaseNetworkAndPins(ctx, p.id, p, { ...made }) });
+    await ctx.sandboxes.saveProgress(p.id, made);
+
+    if (p.cgroupParent !== undefined) {
+      try {
+        await ctx.cgroups().createSandboxCgroup(p.cgroupParent, p.id);
+        made.cgroupParent = p.cgroupParent;
+        undo.push({ what: "cgroup", fn: () => releaseCgroup(ctx, p.id, { cgroupParent: p.cgroupParent }) });
+        await ctx.sandboxes.saveProgress(p.id, made);
+      } catch (err) {
+        if (!(err instanceof SystemdUnavailableError)) throw err;
+        // TODO(systemd): on a node without a reachable systemd the pod gets no cgroup of its own
+        // (no infra container runs, so nothing is left unaccounted). Create the slice once the
+        // systemd manager is usable here.
+        log.warn("cgroup_manager is systemd but systemd is not reachable: pod sandbox cgroup skipped", { id: p.id, error: err.message });
+      }
+    }
+
+    let ips: string[] = [];
+    if (!p.hostNetwork) {
+      // Recorded before ADD: a failed or interrupted ADD still needs its DEL.
+      made.network = true;
+      await ctx.sandboxes.saveProgress(p.id, made);
+      const att = await ctx.network.setUp({
+        id: p.id,
+        name: p.metadata.name,
+        namespace: p.metadata.namespace,
+        uid: p.metadata.uid,
+        netnsPath: made.netnsPath as string,
+        portMappings: p.portMappings.map((m) => ({ hostPort: m.hostPort, containerPort: m.containerPort, protocol: m.protocol, hostIP: m.hostIp })),
+        cgroupPath: p.cgroupParent,
+        annotations: p.config.annotations,
+      });
+      ips = att.ips;
+    }
+
+    const resolvPath = join(runDir, "resolv.conf");
+    await writeFile(resolvPath, await resolvConf(p.config.dnsConfig), { mode: 0o644 });
+    const hostnamePath = join(runDir, "hostname");
+    await writeFile(hostnamePath, `${p.hostname}\n`, { mode: 0o644 });
+
+    const createdLogDir = await mkdir(p.logDirectory, { recursive: true, mode: 0o700 });
+    if (createdLogDir !== undefined) {
+      made.logDirectoryCreated = p.logDirectory;
+      undo.push({ what: "log directory", fn: () => rm(p.logDirectory, { recursive: true, force: true }) });
+    }
+
+    const dns = p.config.dnsConfig;
+    const rec: SandboxRecord = {
+      version: 1,
+      id: p.id,
+      name: p.name,
+      metadata: p.metadata,
+      labels: p.labels,
+      annotations: { ...p.config.annotations },
+      state: "READY",
+      createdNs: createdNs.toString(),
+      runtimeHandler: p.runtimeHandler,
+      namespaceOptions: p.namespaceOptions,
+      hostNetwork: p.hostNetwork,
+      ips,
+      cgroupPath: made.cgroupParent !== undefined ? p.cgroupPath : "",
+      logDirectory: p.logDirectory,
+      dns: dns ? { servers: [...dns.servers], searches: [...dns.searches], options: [...dns.options] } : undefined,
+      hostname: p.hostname,
+      resolvPath,
+      hostnamePath,
+      portMappings: p.portMappings,
+      sysctls: p.sysctls,
+      stopped: false,
+      ...made,
+    };
+    await ctx.sandboxes.persist(rec);
+    undo.push({ what: "record", fn: async () => void (await rm(join(dir, "sandbox.json"), { force: true })) });
+    await ctx.sandboxes.clearProgress(p.id);
+    return rec;
+  } catch (err) {
+    for (const u of undo.reverse()) {
+      try {
+        await u.fn();
+      } catch (e) {
+        log.error(`RunPodSandbox rollback: could not remove the ${u.what}`, { id: p.id, error: e });
+      }
+    }
+    throw err;
+  }
+}
+
+/**
+ * resolv.conf for the pod (CRI-O §4.7): the host's file when the pod gives no DNS settings,
+ * otherwise search, nameserver and options lines from them.
+ */
+export async function resolvConf(dns: DNSConfig | undefined): Promise<string> {
+  if (dns === undefined || (dns.servers.length === 0 && dns.searches.length === 0 && dns.options.length === 0)) {
+    try {
+      return await readFile("/etc/resolv.conf", "utf8");
+    } catch {
+      return "";
+    }
+  }
+  let out = "";
+  if (dns.searches.length > 0) out += `search ${dns.searches.join(" ")}\n`;
+  for (const s of dns.servers) out += `nameserver ${s}\n`;
+  if (dns.options.length > 0) out += `options ${dns.options.join(" ")}\n`;
+  return out;
+}

@@ -1,0 +1,33 @@
+// StopPodSandbox: detach the pod from its network, then unpin its namespaces; the sandbox stays
+// (NOTREADY) until RemovePodSandbox. api.proto: "If there are any running containers in the
+// sandbox, they must be forcibly terminated", and the call is idempotent: stopping a stopped or
+// unknown sandbox succeeds (kubelet retries StopPodSandbox on pods it no longer knows).
+import { log } from "../../log.ts";
+import type { StopPodSandboxRequest, StopPodSandboxResponse } from "../../proto/index.ts";
+import type { SandboxRecord } from "../../state/sandboxes.ts";
+import type { ServerContext } from "../context.ts";
+import { releaseNetworkAndPins } from "./sandbox-common.ts";
+
+export function stopPodSandboxHandler(ctx: ServerContext) {
+  return async (req: StopPodSandboxRequest): Promise<StopPodSandboxResponse> => {
+    const found = ctx.sandboxes.find(req.podSandboxId);
+    if (found === undefined) {
+      log.debug("StopPodSandbox: no such pod sandbox, nothing to stop", { id: req.podSandboxId });
+      return {};
+    }
+    await ctx.sandboxes.locks.run(found.id, () => stopSandbox(ctx, found));
+    return {};
+  };
+}
+
+/** Stops a sandbox (the caller holds its lock). Idempotent. */
+export async function stopSandbox(ctx: ServerContext, rec: SandboxRecord): Promise<void> {
+  if (rec.stopped) return;
+  // TODO(containers): stop the pod's containers here first, once containers exist.
+  // CNI DEL before the unpin: the plugins need the netns to remove the interface and address.
+  await releaseNetworkAndPins(ctx, rec.id, rec, rec);
+  rec.state = "NOTREADY";
+  rec.stopped = true;
+  await ctx.sandboxes.persist(rec);
+  log.info("Stopped pod sandbox", { id: rec.id, name: rec.name });
+}

@@ -10,6 +10,7 @@
 // it to the caller's cleanup, which undoes what creating.json names, and deletes it.
 import { randomBytes } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -282,6 +283,13 @@ export class SandboxIndex {
           log.error("could not remove a half-made pod sandbox", { id: c.id, error: err });
         }
         continue;
+      }
+      // After a reboot the pinned namespaces are gone (the bind mounts were in tmpfs /run): the
+      // sandbox can no longer run anything and kubelet must see it NOTREADY to recreate it.
+      const pins = [rec.netnsPath, rec.ipcnsPath, rec.utsnsPath].filter((p): p is string => !!p);
+      if (rec.state === "READY" && pins.some((p) => !existsSync(p))) {
+        log.warn("pod sandbox lost its namespaces (node rebooted?): marking it NOTREADY", { id: rec.id });
+        rec.state = "NOTREADY";
       }
       this.byId.set(rec.id, rec);
       this.holdName(rec.name, rec.id);

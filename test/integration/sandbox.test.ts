@@ -355,6 +355,25 @@ describe("restart", () => {
     expectClean(second);
   }, 60_000);
 
+  test("after a reboot (pinned namespaces gone) a restored sandbox is NOTREADY; stop and remove still work", async () => {
+    if (!runnable) throw new Error(`needs root and the CNI plugins in ${PLUGIN_DIR}`);
+    const first = await daemon();
+    const { podSandboxId: id } = await first.d.runtime.call("RunPodSandbox", { config: podConfig() }, 30_000);
+    const rec = JSON.parse(readFileSync(join(userdata(first, id), "sandbox.json"), "utf8"));
+    expect(await first.d.stop()).toBe(0);
+    // What a reboot does to the pins (bind mounts on tmpfs): gone.
+    for (const p of [rec.netnsPath, rec.ipcnsPath, rec.utsnsPath]) {
+      sh(["umount", "-l", p]);
+      rmSync(p, { force: true });
+    }
+    const second = await daemon({ dir: first.dir });
+    expect((await second.d.runtime.call("PodSandboxStatus", { podSandboxId: id })).status.state).toBe(PodSandboxState.SANDBOX_NOTREADY);
+    await second.d.runtime.call("StopPodSandbox", { podSandboxId: id }, 30_000);
+    await second.d.runtime.call("RemovePodSandbox", { podSandboxId: id }, 30_000);
+    expect((await second.d.runtime.call("ListPodSandbox", {})).items).toEqual([]);
+    expectClean(second);
+  }, 60_000);
+
   test("a half-made sandbox (no sandbox.json) is dropped at start with its pins", async () => {
     if (!runnable) throw new Error(`needs root and the CNI plugins in ${PLUGIN_DIR}`);
     const first = await daemon();

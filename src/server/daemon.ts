@@ -19,7 +19,7 @@ import { Store } from "../storage/index.ts";
 import { CniNetwork } from "../network/index.ts";
 import { existsSync } from "node:fs";
 import { SandboxIndex } from "../state/sandboxes.ts";
-import { releaseAll } from "./runtime/sandbox-common.ts";
+import { releaseAll, restoreNetworks } from "./runtime/sandbox-common.ts";
 
 /** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -123,6 +123,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   try {
     const n = await sandboxes.restore((id, made) => releaseAll(ctx, id, made));
     if (n > 0) log.info(`Restored ${n} pod sandbox(es)`);
+    // CNI GC of pods that are gone and CHECK of the restored ones run in the background: they
+    // need the network configuration, which loads after start-up, and never change a state.
+    restoreNetworks(ctx, sandboxes.list()).catch((err: unknown) => log.warn("post-restore CNI work failed", { error: err }));
   } catch (err) {
     log.error(`cannot restore pod sandboxes: ${err instanceof Error ? err.message : String(err)}`);
     netServer.close();

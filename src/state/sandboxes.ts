@@ -63,6 +63,11 @@ export interface SandboxResources {
   cgroupParent?: string;
   /** The log directory was created by the daemon. */
   logDirectoryCreated?: string;
+  /**
+   * The pod's /dev/shm: a tmpfs the daemon mounted at <run dir>/shm, or "/dev/shm" (the host's,
+   * never unmounted) for a host-IPC pod.
+   */
+  shmPath?: string;
 }
 
 /** The persisted sandbox (sandbox.json). */
@@ -87,6 +92,8 @@ export interface SandboxRecord extends SandboxResources {
   hostname: string;
   resolvPath: string;
   hostnamePath: string;
+  /** <run dir>/hosts, a copy of the host's /etc/hosts, for host-network pods only. */
+  hostsPath?: string;
   portMappings: SandboxPortMapping[];
   sysctls: Record<string, string>;
   /** Whether stop completed (network torn down, namespaces unpinned). */
@@ -180,6 +187,13 @@ export class SandboxIndex {
 
   releaseName(name: string, id: string): void {
     if (this.names.get(name)?.id === id) this.names.delete(name);
+  }
+
+  /** Whether `id` is a sandbox here, or one being created (its name is reserved). */
+  knows(id: string): boolean {
+    if (this.byId.has(id)) return true;
+    for (const r of this.names.values()) if (r.id === id) return true;
+    return false;
   }
 
   add(rec: SandboxRecord): void {

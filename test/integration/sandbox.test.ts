@@ -6,7 +6,7 @@
 // dirs) is removed in afterAll.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname as hostHostname } from "node:os";
 import { join } from "node:path";
 import { NamespaceMode, PodSandboxState, Protocol } from "../../src/proto/index.ts";
@@ -131,6 +131,21 @@ const storageRecords = (e: Env) => {
 const pins = (e: Env) => listPinned(e.nsDir, { allNames: true });
 const userdata = (e: Env, id: string) => join(e.d.root, "overlay-containers", id, "userdata");
 const rundata = (e: Env, id: string) => join(e.d.runroot, "overlay-containers", id, "userdata");
+/** The mountinfo entry of `path` in this mount namespace (the daemon's): fstype and options. */
+function mountAt(path: string): { fstype: string; opts: string; superOpts: string } | undefined {
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const [pre, post] = line.split(" - ");
+    const f = pre?.split(" ") ?? [];
+    if (f[4] !== path || post === undefined) continue;
+    const [fstype, , superOpts] = post.split(" ");
+    return { fstype: fstype!, opts: f[5]!, superOpts: superOpts ?? "" };
+  }
+  return undefined;
+}
+const mountsUnder = (dir: string) =>
+  readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => (l.split(" ")[4] ?? "").startsWith(`${dir}/`)).length;
+const CNI_RESULTS = "/var/lib/cni/results";
+const cniCacheFiles = (net = NET) => (existsSync(CNI_RESULTS) ? readdirSync(CNI_RESULTS).filter((f) => f.startsWith(`${net}-`)) : []);
 const codeOf = async (p: Promise<unknown>) => p.then(() => 0, (err: grpc.ServiceError) => err);
 
 function expectClean(e: Env): void {
@@ -154,6 +169,11 @@ afterAll(async () => {
   for (const d of daemons) await d.cleanup().catch((e) => problems.push(String(e)));
   if (!runnable) return;
   for (const dir of dirs) {
+    // Pods' /dev/shm tmpfs mounts a failed test left.
+    for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+      const mp = line.split(" ")[4] ?? "";
+      if (mp.startsWith(`${dir}/`) && mp.endsWith("/shm")) sh(["umount", "-l", mp]);
+    }
     // Pins, and the shared bind mounts of the <type>ns directories.
     for (const p of listPinned(join(dir, "ns"), { allNames: true })) {
       for (const path of Object.values(p.paths)) sh(["umount", "-l", path as string]);
@@ -228,6 +248,15 @@ describe("pod sandboxes", () => {
     expect(existsSync(join(e.logDir, id))).toBe(true);
     const rec = JSON.parse(readFileSync(join(userdata(e, id), "sandbox.json"), "utf8"));
     expect(rec.id).toBe(id);
+    // The pod's own /dev/shm: a 64 MiB tmpfs, mode 1777, noexec/nosuid/nodev, in the run dir.
+    const shm = join(rundata(e, id), "shm");
+    expect(rec.shmPath).toBe(shm);
+    expect(rec.hostsPath).toBeUndefined();
+    const m = mountAt(shm);
+    expect(m?.fstype).toBe("tmpfs");
+    expect(m?.opts.split(",")).toEqual(expect.arrayContaining(["rw", "nosuid", "nodev", "noexec"]));
+    expect(m?.superOpts.split(",")).toContain("size=65536k");
+    expect(statSync(shm).mode & 0o7777).toBe(0o1777); // the kernel does not list tmpfs's default mode
     expect(rec.ips).toEqual([ip]);
     const [storage] = storageRecords(e);
     expect(storage?.id).toBe(id);
@@ -249,6 +278,7 @@ describe("pod sandboxes", () => {
     expect((await e.d.runtime.call("PodSandboxStatus", { podSandboxId: id.slice(0, 12) })).status.id).toBe(id);
 
     await e.d.runtime.call("StopPodSandbox", { podSandboxId: id }, 30_000);
+    expect(mountAt(shm)).toBeUndefined();
     expect(ipamFiles()).toEqual([]);
     expect(pins(e)).toEqual([]);
     expect(existsSync(netns)).toBe(false);
@@ -311,20 +341,40 @@ describe("pod sandboxes", () => {
     const [pin] = pins(e);
     expect(pin?.mounted).toEqual(["ipc"]);
     expect(readFileSync(join(rundata(e, id), "hostname"), "utf8")).toBe(`${hostHostname()}\n`);
+    // The node's names: a copy of the host's /etc/hosts.
+    const rec = JSON.parse(readFileSync(join(userdata(e, id), "sandbox.json"), "utf8"));
+    expect(rec.hostsPath).toBe(join(rundata(e, id), "hosts"));
+    expect(readFileSync(rec.hostsPath, "utf8")).toBe(readFileSync("/etc/hosts", "utf8"));
+    expect(mountAt(rec.shmPath)?.fstype).toBe("tmpfs"); // its IPC is its own, so is its /dev/shm
     await e.d.runtime.call("StopPodSandbox", { podSandboxId: id });
+    expect(mountAt(rec.shmPath)).toBeUndefined();
     await e.d.runtime.call("RemovePodSandbox", { podSandboxId: id });
     expectClean(e);
   });
 
-  test("20 run/stop/remove cycles leave no pins, addresses or storage records", async () => {
-    for (let i = 0; i < 20; i++) {
+  test("100 run/stop/remove cycles leave no mounts, pins, cgroups, addresses, CNI cache entries, storage or veths", async () => {
+    const count = () => ({
+      mounts: mountsUnder(e.dir),
+      pins: ["netns", "ipcns", "utsns"].map((t) => (existsSync(join(e.nsDir, t)) ? readdirSync(join(e.nsDir, t)).length : 0)),
+      cgroups: cgroupDirs(CGROUP_PARENT).flatMap((d) => readdirSync(d, { withFileTypes: true }).filter((c) => c.isDirectory())).length,
+      ips: ipamFiles().length,
+      cniCache: cniCacheFiles().length,
+      storage: storageRecords(e).length,
+      veths: sh(["ip", "-o", "link", "show", "master", BRIDGE]).stdout.split("\n").filter((l) => l.trim() !== "").length,
+    });
+    const before = count();
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) {
       const { podSandboxId: id } = await e.d.runtime.call("RunPodSandbox", { config: podConfig() }, 30_000);
       await e.d.runtime.call("StopPodSandbox", { podSandboxId: id }, 30_000);
       await e.d.runtime.call("RemovePodSandbox", { podSandboxId: id }, 30_000);
     }
+    const ms = performance.now() - t0;
+    console.log(`100 sandbox cycles: ${(ms / 1000).toFixed(1)} s`);
+    expect(count()).toEqual(before);
     expectClean(e);
     expect((await e.d.runtime.call("ListPodSandbox", {})).items).toEqual([]);
-  }, 120_000);
+  }, 180_000);
 });
 
 describe("restart", () => {
@@ -347,6 +397,9 @@ describe("restart", () => {
     // The name is still held: the same metadata gets the same pod.
     expect((await second.d.runtime.call("RunPodSandbox", { config: cfg }, 30_000)).podSandboxId).toBe(id);
     expect(sh(["busybox", "ping", "-c1", "-W2", after.network.ip]).exitCode).toBe(0);
+    // The READY pod's attachment was checked at start (CNI CHECK), without a GC or CHECK failure.
+    await waitFor(async () => /CNI CHECK of a restored pod sandbox passed/.test(second.d.logs()), 10_000, () => second.d.logs());
+    expect(second.d.logs()).not.toMatch(/CNI CHECK of a restored pod sandbox failed|CNI GC of stale pod attachments failed/);
 
     for (const x of [id, id2]) {
       await second.d.runtime.call("StopPodSandbox", { podSandboxId: x }, 30_000);
@@ -374,6 +427,31 @@ describe("restart", () => {
     expectClean(second);
   }, 60_000);
 
+  test("at start, CNI GC tears down the cached attachment (and frees the address) of a pod this daemon does not have", async () => {
+    if (!runnable) throw new Error(`needs root and the CNI plugins in ${PLUGIN_DIR}`);
+    // The daemon's CNI cache is the fixed /var/lib/cni: rather than writing an entry there by
+    // hand, a pod of another daemon on the same network (stopped, so nothing answers for it) is
+    // the pod that no longer exists.
+    const other = await daemon();
+    const { podSandboxId: id } = await other.d.runtime.call("RunPodSandbox", { config: podConfig() }, 30_000);
+    expect(cniCacheFiles().some((f) => f.includes(id))).toBe(true);
+    expect(ipamFiles()).toHaveLength(1);
+    expect(await other.d.stop()).toBe(0);
+
+    const fresh = await daemon();
+    await waitFor(async () => /CNI GC removed 1 stale attachment/.test(fresh.d.logs()), 10_000, () => fresh.d.logs());
+    expect(cniCacheFiles().some((f) => f.includes(id))).toBe(false);
+    expect(ipamFiles()).toEqual([]);
+    expect(pins(fresh)).toEqual([]);
+    expect(storageRecords(fresh)).toEqual([]);
+
+    // The other daemon still has its pod: it goes cleanly (DEL without a cache entry).
+    const back = await daemon({ dir: other.dir });
+    await back.d.runtime.call("RemovePodSandbox", { podSandboxId: id }, 30_000);
+    expectClean(back);
+    expect(mountsUnder(join(back.d.runroot, "overlay-containers"))).toBe(0);
+  }, 60_000);
+
   test("a half-made sandbox (no sandbox.json) is dropped at start with its pins", async () => {
     if (!runnable) throw new Error(`needs root and the CNI plugins in ${PLUGIN_DIR}`);
     const first = await daemon();
@@ -383,11 +461,13 @@ describe("restart", () => {
     const rec = JSON.parse(readFileSync(join(userdata(first, id), "sandbox.json"), "utf8"));
     writeFileSync(
       join(userdata(first, id), "creating.json"),
-      JSON.stringify({ netnsPath: rec.netnsPath, ipcnsPath: rec.ipcnsPath, utsnsPath: rec.utsnsPath, network: true, cgroupParent: rec.cgroupParent }),
+      JSON.stringify({ netnsPath: rec.netnsPath, ipcnsPath: rec.ipcnsPath, utsnsPath: rec.utsnsPath, network: true, cgroupParent: rec.cgroupParent, shmPath: rec.shmPath }),
     );
     rmSync(join(userdata(first, id), "sandbox.json"));
+    expect(mountAt(rec.shmPath)?.fstype).toBe("tmpfs");
     const second = await daemon({ dir: first.dir });
     expect((await second.d.runtime.call("ListPodSandbox", {})).items).toEqual([]);
+    expect(mountAt(rec.shmPath)).toBeUndefined();
     expectClean(second);
   }, 60_000);
 });
@@ -438,6 +518,9 @@ describe("network not ready", () => {
     const cfg = podConfig({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.NODE } } } });
     const { podSandboxId: id } = await e.d.runtime.call("RunPodSandbox", { config: cfg }, 30_000);
     expect(pins(e)).toEqual([]);
+    const rec = JSON.parse(readFileSync(join(userdata(e, id), "sandbox.json"), "utf8"));
+    expect(rec.shmPath).toBe("/dev/shm"); // host IPC: the host's /dev/shm, nothing mounted
+    expect(mountAt(join(rundata(e, id), "shm"))).toBeUndefined();
     await e.d.runtime.call("RemovePodSandbox", { podSandboxId: id });
     expectClean(e);
   }, 30_000);

@@ -28,7 +28,7 @@ import {
   type SandboxResources,
 } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
-import { releaseCgroup, releaseNetworkAndPins } from "./sandbox-common.ts";
+import { DEFAULT_SHM_SIZE, HOST_SHM, mountShm, releaseCgroup, releaseNetworkAndPins, releaseShm } from "./sandbox-common.ts";
 
 /** How long a pod that needs CNI waits for a network configuration before UNAVAILABLE. */
 export const CNI_READY_TIMEOUT_MS = 5_000;
@@ -38,6 +38,9 @@ const PROTOCOLS: Readonly<Record<number, SandboxPortMapping["protocol"]>> = {
   [Protocol.UDP]: "udp",
   [Protocol.SCTP]: "sctp",
 };
+
+/** CRI-O's annotation for the pod's /dev/shm size (a Kubernetes quantity), if the handler allows it. */
+export const SHM_SIZE_ANNOTATION = "shm-size.crio.io";
 
 export function runPodSandboxHandler(ctx: ServerContext) {
   return async (req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> => {
@@ -77,6 +80,8 @@ interface Plan {
   cgroupParent: string | undefined;
   cgroupPath: string;
   labels: Record<string, string>;
+  /** Bytes of the pod's /dev/shm tmpfs (unused with host IPC). */
+  shmSize: number;
 }
 
 function planSandbox(ctx: ServerContext, req: RunPodSandboxRequest): Plan {
@@ -149,6 +154,14 @@ function planSandbox(ctx: ServerContext, req: RunPodSandboxRequest): Plan {
   labels["io.kubernetes.pod.namespace"] ??= md.namespace;
   labels["io.kubernetes.pod.uid"] ??= md.uid;
 
+  let shmSize = DEFAULT_SHM_SIZE;
+  const shmAnn = config.annotations[SHM_SIZE_ANNOTATION];
+  if (shmAnn !== undefined && !hostIPC && annotationAllowed(cfg, runtimeHandler, SHM_SIZE_ANNOTATION)) {
+    const q = parseQuantity(shmAnn);
+    if (q === undefined || q <= 0) throw new InvalidArgumentError(`unable to parse shm size ${JSON.stringify(shmAnn)}`);
+    shmSize = q;
+  }
+
   return {
     id,
     name: sandboxName(metadata),
@@ -165,7 +178,27 @@ function planSandbox(ctx: ServerContext, req: RunPodSandboxRequest): Plan {
     cgroupParent,
     cgroupPath,
     labels,
+    shmSize,
   };
+}
+
+/** Whether the runtime handler's allowed_annotations (or a prefix entry of it) admit `name`. */
+function annotationAllowed(cfg: ServerContext["config"], handler: string, name: string): boolean {
+  const allowed = cfg.runtime.runtimes[handler]?.allowed_annotations ?? [];
+  return allowed.some((a) => a === name || name.startsWith(a));
+}
+
+const QUANTITY_SUFFIX: Readonly<Record<string, number>> = {
+  "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+/** A Kubernetes resource quantity ("64Mi", "1G", "1e6", "2.5Gi") in whole units, rounded up; undefined if invalid. */
+export function parseQuantity(s: string): number | undefined {
+  const m = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?)$/.exec(s.trim());
+  if (m === null) return undefined;
+  const n = Number(m[1]) * (m[2] !== undefined ? 10 ** Number(m[2].slice(1)) : (QUANTITY_SUFFIX[m[3] ?? ""] as number));
+  return Number.isFinite(n) ? Math.ceil(n) : undefined;
 }
 
 async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
@@ -187,6 +220,18 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
     undo.push({ what: "storage container", fn: () => ctx.store.deleteContainer(p.id) });
     const dir = await ctx.store.containerDirectory(p.id);
     const runDir = await ctx.store.containerRunDirectory(p.id);
+
+    // The pod's /dev/shm (CRI-O setupShm): the host's with host IPC, else a tmpfs of its own.
+    if (p.hostIPC) {
+      made.shmPath = HOST_SHM;
+    } else {
+      const shmPath = join(runDir, "shm");
+      await mkdir(shmPath, { recursive: true, mode: 0o700 });
+      made.shmPath = shmPath; // recorded before the mount: a crash right after it still unmounts
+      await ctx.sandboxes.saveProgress(p.id, made);
+      mountShm(shmPath, p.shmSize);
+      undo.push({ what: "/dev/shm mount", fn: async () => releaseShm({ shmPath }) });
+    }
 
     // Namespaces: net and uts unless the pod is on the host's network, ipc unless host IPC.
     const types: PodNamespaceType[] = [];
@@ -244,6 +289,13 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
     await writeFile(resolvPath, await resolvConf(p.config.dnsConfig), { mode: 0o644 });
     const hostnamePath = join(runDir, "hostname");
     await writeFile(hostnamePath, `${p.hostname}\n`, { mode: 0o644 });
+    // A host-network pod sees the node's names: a copy of the host's /etc/hosts (CRI-O gives its
+    // containers the host's file when kubelet mounts none).
+    let hostsPath: string | undefined;
+    if (p.hostNetwork) {
+      hostsPath = join(runDir, "hosts");
+      await writeFile(hostsPath, await readFile("/etc/hosts").catch(() => Buffer.alloc(0)), { mode: 0o644 });
+    }
 
     const createdLogDir = await mkdir(p.logDirectory, { recursive: true, mode: 0o700 });
     if (createdLogDir !== undefined) {
@@ -271,6 +323,7 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
       hostname: p.hostname,
       resolvPath,
       hostnamePath,
+      hostsPath,
       portMappings: p.portMappings,
       sysctls: p.sysctls,
       stopped: false,

@@ -6,7 +6,7 @@ import { log } from "../../log.ts";
 import type { StopPodSandboxRequest, StopPodSandboxResponse } from "../../proto/index.ts";
 import type { SandboxRecord } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
-import { releaseNetworkAndPins } from "./sandbox-common.ts";
+import { releaseNetworkAndPins, releaseShm } from "./sandbox-common.ts";
 
 export function stopPodSandboxHandler(ctx: ServerContext) {
   return async (req: StopPodSandboxRequest): Promise<StopPodSandboxResponse> => {
@@ -26,6 +26,8 @@ export async function stopSandbox(ctx: ServerContext, rec: SandboxRecord): Promi
   // TODO(containers): stop the pod's containers here first, once containers exist.
   // CNI DEL before the unpin: the plugins need the netns to remove the interface and address.
   await releaseNetworkAndPins(ctx, rec.id, rec, rec);
+  // Then the pod's /dev/shm tmpfs (CRI-O sandbox_stop_linux.go: UnmountShm after the network).
+  releaseShm(rec);
   rec.state = "NOTREADY";
   rec.stopped = true;
   await ctx.sandboxes.persist(rec);

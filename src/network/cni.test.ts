@@ -11,10 +11,9 @@ import type { Subprocess } from "bun";
 import { createNetns, type TestNetns } from "../../test/lib/netns.ts";
 import { configureLogging } from "../log.ts";
 import { CniNetwork, type PodNetwork } from "./cni.ts";
-import { hostportChainsExist, natRules, sweepNat, waitFor } from "./test-helpers.ts";
+import { PLUGIN_DIR, freeSubnetPrefix, hostportChainsExist, natRules, realPluginsRunnable, sh, sweepNat, waitFor } from "./test-helpers.ts";
 
-const PLUGIN_DIR = "/usr/lib/cni";
-const runnable = process.getuid?.() === 0 && existsSync(join(PLUGIN_DIR, "bridge"));
+const runnable = realPluginsRunnable;
 
 const tag = Math.random().toString(16).slice(2, 8);
 const NET = `crio-t${tag}`;
@@ -33,22 +32,8 @@ let subnet2 = "";
 let ipForwardBefore = "";
 let sharedChainsBefore = false;
 
-function sh(cmd: string[]): { exitCode: number; stdout: string; stderr: string } {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  return { exitCode: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
 
 /** A 10.89.X.0/24 no route on this host uses. */
-function freeSubnetPrefix(avoid: string[] = []): string {
-  for (let i = 0; i < 200; i++) {
-    const prefix = `10.89.${100 + Math.floor(Math.random() * 150)}`;
-    if (avoid.includes(prefix)) continue;
-    if (sh(["ip", "-4", "route", "show", "to", "match", `${prefix}.1`]).stdout.includes(`${prefix}.0/`)) continue;
-    if (sh(["ip", "-4", "addr"]).stdout.includes(` ${prefix}.`)) continue;
-    return prefix;
-  }
-  throw new Error("no free 10.89.x.0/24 subnet");
-}
 
 function conflist(name: string, bridge: string, range: Record<string, unknown>): string {
   return JSON.stringify(

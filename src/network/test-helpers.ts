@@ -120,3 +120,25 @@ export function sweepNat(match: (line: string) => boolean, sharedChains = false)
   if (r.exitCode !== 0) throw new Error(`iptables-restore failed: ${r.stderr.toString()}\n${script}`);
   return [...deletes, ...[...drop].map((c) => `chain ${c}`)];
 }
+
+/** Where Debian installs the CNI plugins; tests with the real plugins need them and root. */
+export const PLUGIN_DIR = "/usr/lib/cni";
+export const realPluginsRunnable = process.getuid?.() === 0 && existsSync(join(PLUGIN_DIR, "bridge"));
+
+/** Runs a command to completion, capturing its output. */
+export function sh(cmd: string[]): { exitCode: number; stdout: string; stderr: string } {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  return { exitCode: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** A 10.89.x prefix whose /24 no route or address on this host uses (and not in `avoid`). */
+export function freeSubnetPrefix(avoid: string[] = []): string {
+  for (let i = 0; i < 200; i++) {
+    const prefix = `10.89.${100 + Math.floor(Math.random() * 150)}`;
+    if (avoid.includes(prefix)) continue;
+    if (sh(["ip", "-4", "route", "show", "to", "match", `${prefix}.1`]).stdout.includes(`${prefix}.0/`)) continue;
+    if (sh(["ip", "-4", "addr"]).stdout.includes(` ${prefix}.`)) continue;
+    return prefix;
+  }
+  throw new Error("no free 10.89.x.0/24 subnet");
+}

@@ -186,6 +186,15 @@ export class LayerStore extends JsonStore {
     return this.entries.filter((e) => !isIncomplete(e.rec)).map(toLayer);
   }
 
+  /** `names` de-duplicated; AlreadyExistsError when another layer holds one of them. */
+  private freeNames(names: readonly string[]): string[] {
+    const out = dedupe([...names]);
+    for (const name of out) {
+      if (this.byName.has(name)) throw new AlreadyExistsError(`layer name ${JSON.stringify(name)} is already in use`);
+    }
+    return out;
+  }
+
   private lookupEntry(idOrName: string): Entry | undefined {
     let e = this.byId.get(idOrName) ?? this.byName.get(idOrName);
     if (e === undefined) {
@@ -323,10 +332,7 @@ export class LayerStore extends JsonStore {
     }
     const id = checkId(opts.id ?? randomId(), "layer");
     if (this.byId.has(id)) throw new AlreadyExistsError(`layer ${id} already exists`);
-    const names = dedupe(opts.names ?? []);
-    for (const name of names) {
-      if (this.byName.has(name)) throw new AlreadyExistsError(`layer name ${JSON.stringify(name)} is already in use`);
-    }
+    const names = this.freeNames(opts.names ?? []);
     const rec: RawRecord = {
       id,
       names,
@@ -391,10 +397,7 @@ export class LayerStore extends JsonStore {
       throw new AlreadyExistsError(`layer ${id} already exists with a different parent`);
     }
     if (existing !== undefined) await this.removeEntries([existing]);
-    const names = dedupe(opts.names ?? []);
-    for (const name of names) {
-      if (this.byName.has(name)) throw new AlreadyExistsError(`layer name ${JSON.stringify(name)} is already in use`);
-    }
+    const names = this.freeNames(opts.names ?? []);
 
     const rec: RawRecord = {
       id,

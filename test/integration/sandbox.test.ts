@@ -11,11 +11,10 @@ import { hostname as hostHostname } from "node:os";
 import { join } from "node:path";
 import { NamespaceMode, PodSandboxState, Protocol } from "../../src/proto/index.ts";
 import { listPinned } from "../../src/sandbox/namespaces.ts";
-import { hostportChainsExist, sweepNat } from "../../src/network/test-helpers.ts";
+import { PLUGIN_DIR, freeSubnetPrefix, hostportChainsExist, realPluginsRunnable, sh, sweepNat } from "../../src/network/test-helpers.ts";
 import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
 
-const PLUGIN_DIR = "/usr/lib/cni";
-const runnable = process.getuid?.() === 0 && existsSync(join(PLUGIN_DIR, "bridge"));
+const runnable = realPluginsRunnable;
 
 const tag = Math.random().toString(16).slice(2, 8);
 const NET = `crio-sb${tag}`;
@@ -34,20 +33,7 @@ let ipForwardBefore = "";
 let sharedChainsBefore = false;
 let seq = 0;
 
-function sh(cmd: string[]): { exitCode: number; stdout: string; stderr: string } {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
-  return { exitCode: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
 
-function freeSubnetPrefix(): string {
-  for (let i = 0; i < 200; i++) {
-    const prefix = `10.89.${100 + Math.floor(Math.random() * 150)}`;
-    if (sh(["ip", "-4", "route", "show", "to", "match", `${prefix}.1`]).stdout.includes(`${prefix}.0/`)) continue;
-    if (sh(["ip", "-4", "addr"]).stdout.includes(` ${prefix}.`)) continue;
-    return prefix;
-  }
-  throw new Error("no free 10.89.x.0/24 subnet");
-}
 
 function conflist(net = NET, bridge = BRIDGE, subnet = `${subnetPrefix}.0/24`): string {
   return JSON.stringify({

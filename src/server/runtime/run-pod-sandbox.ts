@@ -2,6 +2,12 @@
 // (drop_infra_ctr = true behaviour). CRI-O server/sandbox_run_linux.go runPodSandbox, in order:
 // validate (nothing is made for a refused request), reserve the name, storage container, pins,
 // cgroup, CNI ADD, files, record. Any failure undoes what was made, newest first.
+//
+// Crash safety: each resource is named in the progress file (creating.json) before it is made,
+// so that a daemon killed at any point between two steps leaves nothing restart recovery cannot
+// find (SandboxIndex.restore hands it to releaseAll). Only sandbox.json makes the pod real.
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname as hostHostname } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -16,7 +22,7 @@ import {
   type RunPodSandboxRequest,
   type RunPodSandboxResponse,
 } from "../../proto/index.ts";
-import { pinNamespaces, type PodNamespaceType } from "../../sandbox/namespaces.ts";
+import { namespacePath, pinNamespaces, type PinnedPaths, type PodNamespaceType } from "../../sandbox/namespaces.ts";
 import { parseDefaultSysctls, podSysctls } from "../../sandbox/sysctl.ts";
 import {
   SandboxIndex,
@@ -38,6 +44,30 @@ const PROTOCOLS: Readonly<Record<number, SandboxPortMapping["protocol"]>> = {
   [Protocol.UDP]: "udp",
   [Protocol.SCTP]: "sctp",
 };
+
+/**
+ * TEST ONLY (test/integration/sandbox-crash.test.ts): the points of create() at which a daemon
+ * started with CRIO_TEST_KILL_AT=<step> SIGKILLs itself, to prove that a restart after a kill at
+ * any step leaves either the whole sandbox or nothing. Each names the step just finished.
+ */
+export const CRASH_STEPS = [
+  "storage-container", // the storage container exists, nothing is recorded yet
+  "shm", // the /dev/shm tmpfs is mounted
+  "pin-planned", // the pin paths are recorded, nothing is pinned yet (a crash mid-pin finds files there)
+  "pin", // the namespaces are pinned
+  "cgroup", // the sandbox cgroup exists
+  "cni-add", // CNI ADD finished (address, veth, hostport rules, cache entry)
+  "files", // resolv.conf, hostname, hosts, log directory written
+  "record", // sandbox.json written, creating.json not yet removed
+] as const;
+export type CrashStep = (typeof CRASH_STEPS)[number];
+
+// Read once: when unset (always, outside that test) a crash point is a comparison with undefined.
+const KILL_AT = process.env.CRIO_TEST_KILL_AT;
+
+function crashPoint(step: CrashStep): void {
+  if (KILL_AT === step) process.kill(process.pid, "SIGKILL");
+}
 
 /** CRI-O's annotation for the pod's /dev/shm size (a Kubernetes quantity), if the handler allows it. */
 export const SHM_SIZE_ANNOTATION = "shm-size.crio.io";
@@ -218,6 +248,7 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
       metadata: SandboxIndex.storageMetadata(p.id, p.metadata, createdNs),
     });
     undo.push({ what: "storage container", fn: () => ctx.store.deleteContainer(p.id) });
+    crashPoint("storage-container");
     const dir = await ctx.store.containerDirectory(p.id);
     const runDir = await ctx.store.containerRunDirectory(p.id);
 
@@ -231,40 +262,52 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
       await ctx.sandboxes.saveProgress(p.id, made);
       mountShm(shmPath, p.shmSize);
       undo.push({ what: "/dev/shm mount", fn: async () => releaseShm({ shmPath }) });
+      crashPoint("shm");
     }
 
     // Namespaces: net and uts unless the pod is on the host's network, ipc unless host IPC.
+    // Their paths are chosen and recorded before pinning: a crash inside the pinning, or right
+    // after it, leaves files (pinned or not) only where creating.json says.
     const types: PodNamespaceType[] = [];
     if (!p.hostNetwork) types.push("net", "uts");
     if (!p.hostIPC) types.push("ipc");
     const namespacesDir = ctx.config.runtime.namespaces_dir;
-    await ctx.sandboxes.saveProgress(p.id, made); // before pinning: a crash mid-pin leaves at most unnamed pins
-    const pinned = pinNamespaces({
+    const pinId = randomUUID();
+    const planned: PinnedPaths = {};
+    for (const t of types) planned[t] = namespacePath(namespacesDir, t, pinId);
+    made.netnsPath = planned.net;
+    made.ipcnsPath = planned.ipc;
+    made.utsnsPath = planned.uts;
+    // Reads `made` when it runs: once ADD was attempted, DEL comes before the unpin. Unpinning
+    // paths that were never pinned is a no-op, so this is safe from here on.
+    undo.push({ what: "network and namespaces", fn: () => releaseNetworkAndPins(ctx, p.id, p, { ...made }) });
+    await ctx.sandboxes.saveProgress(p.id, made);
+    crashPoint("pin-planned");
+    pinNamespaces({
       namespacesDir,
       types,
       hostname: p.hostNetwork ? undefined : p.hostname,
       sysctls: p.sysctls,
+      id: pinId,
     });
-    made.netnsPath = pinned.paths.net;
-    made.ipcnsPath = pinned.paths.ipc;
-    made.utsnsPath = pinned.paths.uts;
-    // Reads `made` when it runs: once ADD was attempted, DEL comes before the unpin.
-    undo.push({ what: "network and namespaces", fn: () => releaseNetworkAndPins(ctx, p.id, p, { ...made }) });
-    await ctx.sandboxes.saveProgress(p.id, made);
+    crashPoint("pin");
 
     if (p.cgroupParent !== undefined) {
+      // Recorded before it is made (removing a cgroup that does not exist is a no-op).
+      made.cgroupParent = p.cgroupParent;
+      await ctx.sandboxes.saveProgress(p.id, made);
+      undo.push({ what: "cgroup", fn: () => releaseCgroup(ctx, p.id, { cgroupParent: p.cgroupParent }) });
       try {
         await ctx.cgroups().createSandboxCgroup(p.cgroupParent, p.id);
-        made.cgroupParent = p.cgroupParent;
-        undo.push({ what: "cgroup", fn: () => releaseCgroup(ctx, p.id, { cgroupParent: p.cgroupParent }) });
-        await ctx.sandboxes.saveProgress(p.id, made);
       } catch (err) {
         if (!(err instanceof SystemdUnavailableError)) throw err;
+        delete made.cgroupParent;
         // TODO(systemd): on a node without a reachable systemd the pod gets no cgroup of its own
         // (no infra container runs, so nothing is left unaccounted). Create the slice once the
         // systemd manager is usable here.
         log.warn("cgroup_manager is systemd but systemd is not reachable: pod sandbox cgroup skipped", { id: p.id, error: err.message });
       }
+      crashPoint("cgroup");
     }
 
     let ips: string[] = [];
@@ -283,6 +326,7 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
         annotations: p.config.annotations,
       });
       ips = att.ips;
+      crashPoint("cni-add");
     }
 
     const resolvPath = join(runDir, "resolv.conf");
@@ -297,11 +341,15 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
       await writeFile(hostsPath, await readFile("/etc/hosts").catch(() => Buffer.alloc(0)), { mode: 0o644 });
     }
 
-    const createdLogDir = await mkdir(p.logDirectory, { recursive: true, mode: 0o700 });
-    if (createdLogDir !== undefined) {
+    // A log directory the daemon makes is recorded first, as everything else; one that exists
+    // (kubelet makes /var/log/pods/<pod> itself) is never the daemon's to remove.
+    if (!existsSync(p.logDirectory)) {
       made.logDirectoryCreated = p.logDirectory;
+      await ctx.sandboxes.saveProgress(p.id, made);
       undo.push({ what: "log directory", fn: () => rm(p.logDirectory, { recursive: true, force: true }) });
     }
+    await mkdir(p.logDirectory, { recursive: true, mode: 0o700 });
+    crashPoint("files");
 
     const dns = p.config.dnsConfig;
     const rec: SandboxRecord = {
@@ -331,6 +379,7 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
     };
     await ctx.sandboxes.persist(rec);
     undo.push({ what: "record", fn: async () => void (await rm(join(dir, "sandbox.json"), { force: true })) });
+    crashPoint("record");
     await ctx.sandboxes.clearProgress(p.id);
     return rec;
   } catch (err) {

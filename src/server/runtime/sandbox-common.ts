@@ -5,6 +5,8 @@ import { log } from "../../log.ts";
 import { PodSandboxState, type PodSandbox, type PodSandboxMetadata } from "../../proto/index.ts";
 import { unpinNamespaces } from "../../sandbox/namespaces.ts";
 import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { isAbsolute } from "node:path";
 import { isMountPoint, mount, umount2, MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID } from "../../sys/mount.ts";
 import { DEFAULT_IFNAME, LOOPBACK_NETWORK } from "../../network/index.ts";
 import type { SandboxRecord, SandboxResources } from "../../state/sandboxes.ts";
@@ -64,7 +66,11 @@ export function releaseShm(made: SandboxResources): void {
   umount2(path, MNT_DETACH);
 }
 
-/** Everything a half-made sandbox holds, for restart recovery: best effort, each step logged. */
+/**
+ * Everything a half-made sandbox holds, for restart recovery (what creating.json names): best
+ * effort, each step logged. Each release is idempotent: a resource recorded just before the
+ * crash that was never made is skipped.
+ */
 export async function releaseAll(ctx: ServerContext, id: string, made: SandboxResources): Promise<void> {
   try {
     await releaseNetworkAndPins(ctx, id, {}, made);
@@ -85,6 +91,12 @@ export async function releaseAll(ctx: ServerContext, id: string, made: SandboxRe
     await releaseCgroup(ctx, id, made);
   } catch (err) {
     log.warn("could not remove the cgroup of a pod sandbox", { id, error: err });
+  }
+  // A log directory the creation made goes too, as RunPodSandbox's own rollback removes it.
+  if (made.logDirectoryCreated !== undefined && isAbsolute(made.logDirectoryCreated)) {
+    await rm(made.logDirectoryCreated, { recursive: true, force: true }).catch((err: unknown) =>
+      log.warn("could not remove the log directory of a pod sandbox", { id, error: err }),
+    );
   }
 }
 

@@ -235,7 +235,9 @@ function spawnMonitor(c: RuntimeHandlerConfig, args: string[], cwd: string | und
     void collect(proc.stdout).catch(() => {});
     void collect(proc.stderr).catch(() => {});
     const sync = new SyncPipeReader(syncParent);
-    return { proc, sync, startFd: startParent, stderr: () => errText };
+    // conmon's own debug and info lines are noise in an error message.
+    const stderr = () => errText.split("\n").filter((l) => !/^\[conmon:[di]\]/.test(l)).join("\n");
+    return { proc, sync, startFd: startParent, stderr };
   }
 }
 

@@ -5,6 +5,8 @@ import type { ImageService } from "../image/service.ts";
 import type { CniNetwork } from "../network/index.ts";
 import { newCgroupManager, type CgroupManager } from "../cgroups/index.ts";
 import type { SandboxIndex } from "../state/sandboxes.ts";
+import { ContainerIndex } from "../state/containers.ts";
+import { ContainerExits } from "./runtime/container-common.ts";
 import type { Store } from "../storage/index.ts";
 import type { CrioInfo } from "./http.ts";
 
@@ -16,6 +18,9 @@ export interface NetworkStatus {
 
 export class ServerContext {
   readonly images: ImageService;
+  readonly containers: ContainerIndex;
+  /** Exit files of container_exits_dir (its path is not reloadable). */
+  readonly exits: ContainerExits;
   private cgroupManager: CgroupManager | undefined;
 
   constructor(
@@ -26,6 +31,8 @@ export class ServerContext {
     readonly sandboxes: SandboxIndex,
   ) {
     this.images = images(this);
+    this.containers = new ContainerIndex(store);
+    this.exits = new ContainerExits(this.containers, config.runtime.container_exits_dir);
   }
 
   /** The cgroup manager cgroup_manager names (made on first use; it is not reloadable). */

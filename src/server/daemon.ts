@@ -20,6 +20,7 @@ import { CniNetwork } from "../network/index.ts";
 import { existsSync } from "node:fs";
 import { SandboxIndex } from "../state/sandboxes.ts";
 import { releaseAll, restoreNetworks } from "./runtime/sandbox-common.ts";
+import { restoreContainers } from "./runtime/container-common.ts";
 
 /** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -123,11 +124,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   try {
     const n = await sandboxes.restore((id, made) => releaseAll(ctx, id, made));
     if (n > 0) log.info(`Restored ${n} pod sandbox(es)`);
+    const c = await restoreContainers(ctx);
+    if (c > 0) log.info(`Restored ${c} container(s)`);
+    ctx.exits.start(ctx.config.runtime.container_attach_socket_dir);
     // CNI GC of pods that are gone and CHECK of the restored ones run in the background: they
     // need the network configuration, which loads after start-up, and never change a state.
     restoreNetworks(ctx, sandboxes.list()).catch((err: unknown) => log.warn("post-restore CNI work failed", { error: err }));
   } catch (err) {
-    log.error(`cannot restore pod sandboxes: ${err instanceof Error ? err.message : String(err)}`);
+    log.error(`cannot restore pod sandboxes and containers: ${err instanceof Error ? err.message : String(err)}`);
     netServer.close();
     return 1;
   }
@@ -163,6 +167,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         }
         process.off("SIGHUP", onHup);
         network.close();
+        ctx.exits.stop();
         log.info("CRI-O stopped");
         resolve(0);
       });

@@ -96,6 +96,8 @@ export interface SandboxRecord extends SandboxResources {
   hostsPath?: string;
   portMappings: SandboxPortMapping[];
   sysctls: Record<string, string>;
+  /** The infra (pause) container's pid, when the pod runs one (its PID namespace is the pod's). */
+  infraPid?: number;
   /** Whether stop completed (network torn down, namespaces unpinned). */
   stopped: boolean;
 }
@@ -298,6 +300,8 @@ export class SandboxIndex {
         }
         continue;
       }
+      // A crash between writing sandbox.json and removing creating.json: the sandbox is whole.
+      await rm(join(dir, PROGRESS_FILE), { force: true });
       // After a reboot the pinned namespaces are gone (the bind mounts were in tmpfs /run): the
       // sandbox can no longer run anything and kubelet must see it NOTREADY to recreate it.
       const pins = [rec.netnsPath, rec.ipcnsPath, rec.utsnsPath].filter((p): p is string => !!p);

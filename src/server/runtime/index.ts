@@ -1,6 +1,15 @@
 // RuntimeService handlers, one file per RPC. An RPC missing here answers UNIMPLEMENTED.
 import type { RuntimeServiceHandlers } from "../../proto/index.ts";
 import type { ServerContext } from "../context.ts";
+import { containerStatusHandler } from "./container-status.ts";
+import { createContainerHandler } from "./create-container.ts";
+import { execSyncHandler } from "./exec-sync.ts";
+import { listContainersHandler } from "./list-containers.ts";
+import { removeContainerHandler } from "./remove-container.ts";
+import { reopenContainerLogHandler } from "./reopen-container-log.ts";
+import { startContainerHandler } from "./start-container.ts";
+import { stopContainerHandler } from "./stop-container.ts";
+import { updateContainerResourcesHandler } from "./update-container-resources.ts";
 import { listPodSandboxHandler } from "./list-pod-sandbox.ts";
 import { podSandboxStatusHandler } from "./pod-sandbox-status.ts";
 import { removePodSandboxHandler } from "./remove-pod-sandbox.ts";
@@ -22,5 +31,14 @@ export function runtimeHandlers(ctx: ServerContext): Partial<RuntimeServiceHandl
     RemovePodSandbox: removePodSandboxHandler(ctx),
     PodSandboxStatus: podSandboxStatusHandler(ctx),
     ListPodSandbox: listPodSandboxHandler(ctx),
+    CreateContainer: createContainerHandler(ctx),
+    StartContainer: startContainerHandler(ctx),
+    StopContainer: stopContainerHandler(ctx),
+    RemoveContainer: removeContainerHandler(ctx),
+    ListContainers: listContainersHandler(ctx),
+    ContainerStatus: containerStatusHandler(ctx),
+    ExecSync: execSyncHandler(ctx),
+    UpdateContainerResources: updateContainerResourcesHandler(ctx),
+    ReopenContainerLog: reopenContainerLogHandler(ctx),
   };
 }

@@ -5,6 +5,7 @@ import type { RemovePodSandboxRequest, RemovePodSandboxResponse } from "../../pr
 import type { ServerContext } from "../context.ts";
 import { releaseCgroup } from "./sandbox-common.ts";
 import { stopSandbox } from "./stop-pod-sandbox.ts";
+import { removeContainer } from "./container-common.ts";
 
 export function removePodSandboxHandler(ctx: ServerContext) {
   return async (req: RemovePodSandboxRequest): Promise<RemovePodSandboxResponse> => {
@@ -16,6 +17,11 @@ export function removePodSandboxHandler(ctx: ServerContext) {
     await ctx.sandboxes.locks.run(found.id, async () => {
       if (ctx.sandboxes.find(found.id) === undefined) return; // removed meanwhile
       await stopSandbox(ctx, found);
+      for (const c of ctx.containers.ofSandbox(found.id)) {
+        await ctx.containers.locks.run(c.id, async () => {
+          if (ctx.containers.find(c.id) !== undefined) await removeContainer(ctx, c);
+        });
+      }
       await releaseCgroup(ctx, found.id, found);
       if ((await ctx.store.container(found.id)) !== undefined) await ctx.store.deleteContainer(found.id);
       ctx.sandboxes.delete(found.id);

@@ -7,6 +7,7 @@ import type { StopPodSandboxRequest, StopPodSandboxResponse } from "../../proto/
 import type { SandboxRecord } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
 import { releaseNetworkAndPins, releaseShm } from "./sandbox-common.ts";
+import { stopContainer } from "./container-common.ts";
 
 export function stopPodSandboxHandler(ctx: ServerContext) {
   return async (req: StopPodSandboxRequest): Promise<StopPodSandboxResponse> => {
@@ -22,8 +23,11 @@ export function stopPodSandboxHandler(ctx: ServerContext) {
 
 /** Stops a sandbox (the caller holds its lock). Idempotent. */
 export async function stopSandbox(ctx: ServerContext, rec: SandboxRecord): Promise<void> {
+  // The pod's containers first, forcibly (api.proto), each under its own lock.
+  await Promise.all(
+    ctx.containers.ofSandbox(rec.id).map((c) => ctx.containers.locks.run(c.id, () => stopContainer(ctx, c, 0))),
+  );
   if (rec.stopped) return;
-  // TODO(containers): stop the pod's containers here first, once containers exist.
   // CNI DEL before the unpin: the plugins need the netns to remove the interface and address.
   await releaseNetworkAndPins(ctx, rec.id, rec, rec);
   // Then the pod's /dev/shm tmpfs (CRI-O sandbox_stop_linux.go: UnmountShm after the network).

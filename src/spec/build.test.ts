@@ -96,4 +96,90 @@ describe("buildSpec", () => {
   test("the spec is JSON-serialisable (no bigint left)", () => {
     expect(() => JSON.stringify(buildSpec(input()))).not.toThrow();
   });
+  test("security features stay off unless the host has them", () => {
+    const { spec, notes } = buildSpecWithNotes(input((r) => {
+      r.config.linux.securityContext.apparmor = { profileType: 0 };
+      r.selinuxLabels = { process: "system_u:system_r:container_t:s0:c1,c2", mount: "system_u:object_r:container_file_t:s0:c1,c2" };
+    }));
+    expect(spec.process.apparmorProfile).toBeUndefined();
+    expect(spec.process.selinuxLabel).toBeUndefined();
+    expect(spec.linux.mountLabel).toBeUndefined();
+    expect(spec.linux.seccomp).toBeUndefined();
+    expect(notes.seccompProfile).toBe("");
+  });
+  test("apparmor, SELinux and seccomp when enabled and asked for", () => {
+    const { spec, notes } = buildSpecWithNotes(input((r) => {
+      r.config.linux.securityContext.apparmor = { profileType: 2, localhostRef: "localhost/my-profile" };
+      r.config.linux.securityContext.seccomp = { profileType: 2, localhostRef: "/var/lib/kubelet/seccomp/p.json" };
+      r.host.apparmorEnabled = true;
+      r.host.selinuxEnabled = true;
+      r.host.arch = "arm64";
+      r.selinuxLabels = { process: "system_u:system_r:container_t:s0:c1,c2", mount: "system_u:object_r:container_file_t:s0:c1,c2" };
+      r.seccompProfiles = { localhost: JSON.stringify({ defaultAction: "SCMP_ACT_LOG" }) };
+    }));
+    expect(spec.process.apparmorProfile).toBe("my-profile");
+    expect(spec.process.selinuxLabel).toBe("system_u:system_r:container_t:s0:c1,c2");
+    expect(spec.linux.mountLabel).toBe("system_u:object_r:container_file_t:s0:c1,c2");
+    expect(spec.linux.seccomp).toEqual({ defaultAction: "SCMP_ACT_LOG" });
+    expect(notes.seccompProfile).toBe("/var/lib/kubelet/seccomp/p.json");
+  });
+  test("RuntimeDefault seccomp resolves capability rules against the final bounding set", () => {
+    const withAdmin = buildSpec(input((r) => {
+      r.config.linux.securityContext.seccomp = { profileType: 0 };
+      r.config.linux.securityContext.capabilities = { addCapabilities: ["SYS_ADMIN"] };
+      r.host.arch = "amd64";
+    }));
+    const unshare = withAdmin.linux.seccomp?.syscalls?.find((c) => c.names.includes("unshare"));
+    expect(unshare?.action).toBe("SCMP_ACT_ALLOW");
+    const bounded = buildSpec(input((r) => {
+      r.config.linux.securityContext.seccomp = { profileType: 0 };
+      r.config.linux.securityContext.capabilities = { addCapabilities: ["SYS_ADMIN"] };
+      r.host.capabilityBounding = ["CAP_CHOWN"];
+      r.host.arch = "amd64";
+    }));
+    expect(bounded.linux.seccomp?.syscalls?.some((c) => c.names.includes("unshare"))).toBe(false);
+  });
+  test("an invalid Localhost profile is InvalidArgument naming it", () => {
+    expect(() =>
+      buildSpec(input((r) => {
+        r.config.linux.securityContext.seccomp = { profileType: 2, localhostRef: "/profiles/broken.json" };
+        r.seccompProfiles = { localhost: "{not json" };
+      })),
+    ).toThrow(/broken\.json/);
+  });
+  test("devices: CRI devices and additional_devices; a missing one is InvalidArgument", () => {
+    const facts = { "/dev/fuse": { type: "c", major: 10, minor: 229, fileMode: 438, uid: 0, gid: 0 } };
+    const s = buildSpec(input((r) => {
+      r.config.devices = [{ containerPath: "/dev/fuse", hostPath: "/dev/fuse", permissions: "rw" }];
+      r.host.devices = facts;
+    }));
+    expect(s.linux.devices).toEqual([{ path: "/dev/fuse", type: "c", major: 10, minor: 229, uid: 0, gid: 0 }]);
+    expect(s.linux.resources?.devices).toEqual([
+      { allow: false, access: "rwm" },
+      { allow: true, type: "c", major: 10, minor: 229, access: "rw" },
+    ]);
+    expect(() => buildSpec(input((r) => (r.runtime.additional_devices = ["/dev/kvm"])))).toThrow(/\/dev\/kvm/);
+  });
+  test("spc_t skips relabelling", () => {
+    const relabel = (type: string) =>
+      buildSpecWithNotes(input((r) => {
+        r.config.mounts = [{ containerPath: "/data", hostPath: "/", selinuxRelabel: true }];
+        r.config.linux.securityContext.selinuxOptions = { type };
+      })).notes.relabel;
+    expect(relabel("container_t")).toEqual(["/"]);
+    expect(relabel("spc_t")).toEqual([]);
+  });
+  test("hooks from the input are matched on the container's and the pod's annotations", () => {
+    const hook = (name: string, annotations: Record<string, string>) => ({
+      name,
+      hook: { path: `/h/${name}` },
+      when: { annotations },
+      stages: ["createContainer"],
+    });
+    const s = buildSpec(input((r) => {
+      r.sandbox.annotations = { "pod.example/want": "yes" };
+      r.hooks = [hook("pod.json", { "^pod\\.example/want$": "yes" }), hook("ctr.json", { "^example\\.com/note$": "kubelet" }), hook("no.json", { nope: "." })];
+    }));
+    expect(s.hooks).toEqual({ createContainer: [{ path: "/h/ctr.json" }, { path: "/h/pod.json" }] });
+  });
 });

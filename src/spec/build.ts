@@ -1,12 +1,16 @@
 // buildSpec: the whole OCI runtime spec of one container from the request, the image, the
 // sandbox and the facts about the host, all given as data. No I/O.
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
-import { NamespaceMode, type ContainerConfig } from "../proto/runtime-v1.ts";
+import { NamespaceMode, type ContainerConfig, type SELinuxOption } from "../proto/runtime-v1.ts";
 import { capabilities } from "./capabilities.ts";
+import { devices, type HostDevice, type HostPathFact } from "./devices.ts";
+import { applyHooks, type HookDefinition } from "./hooks.ts";
 import { mounts, type HostMount } from "./mounts.ts";
 import { maskedAndReadonlyPaths } from "./paths.ts";
 import { env, processArgs, rlimits, workingDir } from "./process.ts";
 import { resources } from "./resources.ts";
+import { seccomp, type SeccompProfileContents } from "./seccomp.ts";
+import { apparmorProfile, selinuxLabels } from "./security.ts";
 import { OCI_VERSION, type ImageConfig, type OciNamespace, type OciSpec } from "./types.ts";
 import { user } from "./user.ts";
 
@@ -28,6 +32,20 @@ export interface RuntimeSettings {
   default_sysctls: readonly string[];
   pids_limit?: number;
   bind_mount_prefix?: string;
+  /** AppArmor profile for RuntimeDefault (default "crio-default"). */
+  apparmor_profile?: string;
+  /** Paths of the seccomp profiles, only to name them in errors and the seccomp reference. */
+  seccomp_profile?: string;
+  privileged_seccomp_profile?: string;
+  /** "host[:container][:rwm]" devices for every container. */
+  additional_devices?: readonly string[];
+  /** Host devices the devices.crio.io annotation may ask for. */
+  allowed_devices?: readonly string[];
+  /** The runtime handler's privileged_without_host_devices. */
+  privileged_without_host_devices?: boolean;
+  device_ownership_from_security_context?: boolean;
+  /** Default true: host-network containers run without an SELinux process label. */
+  hostnetwork_disable_selinux?: boolean;
 }
 
 /** Facts about the host and the daemon, found by the caller. */
@@ -48,6 +66,20 @@ export interface HostFacts {
   /** Extra paths to mask (CRI-O: /sys/devices/system/cpu/cpuN/thermal_throttle that exist). */
   maskedPaths?: readonly string[];
   containerMinMemory?: number;
+  /** Native architecture (Go or Node name); picks the seccomp archMap entry and arch rules. Default process.arch. */
+  arch?: string;
+  /** Running kernel "major.minor...", for seccomp rules with minKernel. */
+  kernelVersion?: string;
+  /** Seccomp usable (kernel and runtime); default true. */
+  seccompEnabled?: boolean;
+  /** AppArmor enabled on the host; default false (no process.apparmorProfile). */
+  apparmorEnabled?: boolean;
+  /** SELinux enabled on the host; default false (no labels). */
+  selinuxEnabled?: boolean;
+  /** stat() results for every path deviceHostPaths() lists (directories with their nodes below). */
+  devices?: Readonly<Record<string, HostPathFact>>;
+  /** Every device node under the host's /dev, for privileged containers. */
+  hostDevices?: readonly HostDevice[];
 }
 
 export interface BuildSpecInput {
@@ -67,6 +99,16 @@ export interface BuildSpecInput {
     namespaces: SandboxNamespacePaths;
     /** The pod's sysctls (already validated against its namespaces). */
     sysctls?: Record<string, string>;
+    /** Sandbox files bind mounted into the container unless the request mounts the same path. */
+    resolvPath?: string;
+    hostnamePath?: string;
+    /** The host's /etc/hosts; give it for host-network pods only (kubelet mounts one otherwise). */
+    hostsPath?: string;
+    containerEnvPath?: string;
+    /** The pod's annotations (matched by OCI hooks together with the container's). */
+    annotations?: Record<string, string>;
+    /** The pod's selinux_options (a pod of type spc_t skips relabelling). */
+    selinuxOptions?: SELinuxOption;
   };
   /** PID namespace file of the target container, for namespace_options.pid = TARGET. */
   targetPidNamespace?: string;
@@ -74,14 +116,24 @@ export interface BuildSpecInput {
   host: HostFacts;
   /** Annotations to add to the request's own (io.kubernetes.*, io.container.manager, ...); these win. */
   annotations?: Record<string, string>;
+  /** Seccomp profile contents the caller read (seccomp_profile, privileged, the Localhost file). */
+  seccompProfiles?: SeccompProfileContents;
+  /** The SELinux labels allocated for the container ("user:role:type:level"). */
+  selinuxLabels?: { process?: string; mount?: string };
+  /** Value of the devices.crio.io annotation, if the runtime handler allows it. */
+  deviceAnnotation?: string;
+  /** Hook definitions loaded from hooks_dir (src/hooks); the matching ones go into spec.hooks. */
+  hooks?: readonly HookDefinition[];
 }
 
 /** Things the caller should log: adjustments made instead of letting runc fail. */
 export interface BuildNotes {
   capabilitiesNotHeld: string[];
   oomScoreAdjClamped?: { requested: number; applied: number };
-  /** Host paths to relabel for SELinux (the mounts asked for selinux_relabel). */
+  /** Host paths to relabel for SELinux (the mounts asked for selinux_relabel; none for spc_t). */
   relabel: string[];
+  /** The seccomp profile in use: "", "Unconfined", "RuntimeDefault" or a profile path. */
+  seccompProfile: string;
 }
 
 function namespaces(input: BuildSpecInput, privileged: boolean): OciNamespace[] {
@@ -165,6 +217,52 @@ export function buildSpecWithNotes(input: BuildSpecInput): { spec: OciSpec; note
     bindMountPrefix: input.runtime.bind_mount_prefix,
     storageRoot: input.host.storageRoot,
     privileged,
+    sandboxFiles: {
+      resolvPath: input.sandbox.resolvPath,
+      hostnamePath: input.sandbox.hostnamePath,
+      hostsPath: input.sandbox.hostsPath,
+      containerEnvPath: input.sandbox.containerEnvPath,
+    },
+    readonlyRootfs: sc?.readonlyRootfs ?? false,
+  });
+  const devs = devices(cfg.devices ?? [], {
+    additional: input.runtime.additional_devices,
+    annotation: input.deviceAnnotation,
+    allowed: input.runtime.allowed_devices,
+    privileged,
+    privilegedWithoutHostDevices: input.runtime.privileged_without_host_devices,
+    hostDevices: input.host.hostDevices,
+    facts: input.host.devices,
+    ownershipFromSecurityContext: input.runtime.device_ownership_from_security_context,
+    runAsUser: sc?.runAsUser ? Number(sc.runAsUser.value) : undefined,
+    runAsGroup: sc?.runAsGroup ? Number(sc.runAsGroup.value) : undefined,
+  });
+  const sec = seccomp(sc, {
+    privileged,
+    enabled: input.host.seccompEnabled,
+    arch: input.host.arch ?? process.arch,
+    kernelVersion: input.host.kernelVersion,
+    capabilities: caps.capabilities.bounding,
+    profiles: input.seccompProfiles,
+    runtimeDefaultName: input.runtime.seccomp_profile,
+    privilegedName: input.runtime.privileged_seccomp_profile,
+  });
+  const nsOpts = sc?.namespaceOptions;
+  const labels = selinuxLabels(sc, {
+    enabled: input.host.selinuxEnabled ?? false,
+    processLabel: input.selinuxLabels?.process,
+    mountLabel: input.selinuxLabels?.mount,
+    sandboxOption: input.sandbox.selinuxOptions,
+    privileged,
+    hostPID: nsOpts?.pid === NamespaceMode.NODE,
+    hostIPC: nsOpts?.ipc === NamespaceMode.NODE,
+    hostNetwork: nsOpts?.network === NamespaceMode.NODE,
+    hostNetworkDisableSELinux: input.runtime.hostnetwork_disable_selinux,
+  });
+  const apparmor = apparmorProfile(sc, {
+    enabled: input.host.apparmorEnabled ?? false,
+    defaultProfile: input.runtime.apparmor_profile,
+    privileged,
   });
   // An empty repeated field cannot be told from an absent one on the wire: both mean defaults.
   const masked = sc?.maskedPaths?.length ? sc.maskedPaths : undefined;
@@ -183,15 +281,19 @@ export function buildSpecWithNotes(input: BuildSpecInput): { spec: OciSpec; note
       rlimits: rlimits(input.runtime.default_ulimits),
       noNewPrivileges: sc?.noNewPrivs ?? false,
       oomScoreAdj: res.oomScoreAdj,
+      ...(apparmor ? { apparmorProfile: apparmor } : {}),
+      ...(labels.processLabel ? { selinuxLabel: labels.processLabel } : {}),
     },
     root: { path: input.rootfsPath, readonly: sc?.readonlyRootfs ?? false },
-    hostname: input.hostname,
+    // Only a private UTS namespace can have its own hostname (host-network pods share the node's).
+    hostname: input.config.linux?.securityContext?.namespaceOptions?.network === NamespaceMode.NODE ? undefined : input.hostname,
     mounts: m.mounts,
     linux: {
       namespaces: namespaces(input, privileged),
-      // Deny every device, then (TODO: devices) allow the ones the container gets; runc adds
-      // its own defaults (/dev/null, /dev/zero, ...) on top.
-      resources: { devices: [{ allow: false, access: "rwm" }], ...res.resources },
+      ...(devs.devices.length > 0 ? { devices: devs.devices } : {}),
+      // Deny every device (allow all for privileged), then allow the container's own; runc
+      // adds its defaults (/dev/null, /dev/zero, ...) on top.
+      resources: { devices: devs.cgroup, ...res.resources },
       cgroupsPath: input.cgroupsPath,
       maskedPaths: paths.maskedPaths,
       readonlyPaths: paths.readonlyPaths,
@@ -200,11 +302,23 @@ export function buildSpecWithNotes(input: BuildSpecInput): { spec: OciSpec; note
   const sysctl = { ...parseSysctls(input.runtime.default_sysctls), ...(input.sandbox.sysctls ?? {}) };
   if (Object.keys(sysctl).length > 0) spec.linux.sysctl = sysctl;
   if (m.rootfsPropagation) spec.linux.rootfsPropagation = m.rootfsPropagation;
+  if (sec.seccomp) spec.linux.seccomp = sec.seccomp;
+  if (labels.mountLabel) spec.linux.mountLabel = labels.mountLabel;
   const annotations = { ...(cfg.annotations ?? {}), ...(input.annotations ?? {}) };
   if (Object.keys(annotations).length > 0) spec.annotations = annotations;
 
-  const notes: BuildNotes = { capabilitiesNotHeld: caps.notHeld, relabel: m.relabel };
+  const notes: BuildNotes = {
+    capabilitiesNotHeld: caps.notHeld,
+    relabel: labels.skipRelabel ? [] : m.relabel,
+    seccompProfile: sec.profile,
+  };
   if (res.oomScoreAdjClamped) notes.oomScoreAdjClamped = res.oomScoreAdjClamped;
+  if (input.hooks?.length) {
+    // CRI-O matches hooks against the container's and the pod's annotations (the pod's win)
+    // and counts any requested mount as a bind mount.
+    const hookAnnotations = { ...(cfg.annotations ?? {}), ...(input.sandbox.annotations ?? {}) };
+    return { spec: applyHooks(spec, input.hooks, { annotations: hookAnnotations, hasBindMounts: (cfg.mounts ?? []).length > 0 }), notes };
+  }
   return { spec, notes };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { InvalidArgumentError, UnimplementedError } from "../errors.ts";
 import { ImageSpec, MountPropagation } from "../proto/runtime-v1.ts";
-import { defaultMounts, mounts, type MountOptions } from "./mounts.ts";
+import { defaultMounts, mounts, sandboxFileMounts, type MountOptions } from "./mounts.ts";
 import { criMount } from "./test-helpers.ts";
 
 const base: MountOptions = {
@@ -118,5 +118,38 @@ describe("mounts", () => {
     expect(() => mounts([criMount({ containerPath: "", hostPath: "/x" })], base)).toThrow(InvalidArgumentError);
     expect(() => mounts([criMount({ containerPath: "/x", hostPath: "" })], base)).toThrow(/HostPath is empty/);
     expect(() => mounts([criMount({ containerPath: "/x", image: ImageSpec.create({ image: "busybox" }) })], base)).toThrow(UnimplementedError);
+  });
+});
+
+describe("sandbox files", () => {
+  const files = { resolvPath: "/run/sb/resolv.conf", hostnamePath: "/run/sb/hostname", hostsPath: "/etc/hosts", containerEnvPath: "/run/sb/.containerenv" };
+  test("bind mounted rw, resolv.conf also nodev,nosuid,noexec", () => {
+    expect(sandboxFileMounts(files, new Set(), false)).toEqual([
+      { destination: "/etc/resolv.conf", type: "bind", source: "/run/sb/resolv.conf", options: ["rw", "bind", "nodev", "nosuid", "noexec"] },
+      { destination: "/etc/hostname", type: "bind", source: "/run/sb/hostname", options: ["rw", "bind"] },
+      { destination: "/run/.containerenv", type: "bind", source: "/run/sb/.containerenv", options: ["rw", "bind"] },
+      { destination: "/etc/hosts", type: "bind", source: "/etc/hosts", options: ["rw", "bind"] },
+    ]);
+  });
+  test("read-only with a read-only root, except for privileged containers", () => {
+    expect(sandboxFileMounts(files, new Set(), true).map((m) => m.options?.[0])).toEqual(["ro", "ro", "ro", "ro"]);
+    const priv = sandboxFileMounts(files, new Set(), true, true);
+    expect(priv[0]?.options).toEqual(["bind", "nodev", "nosuid", "noexec", "rw"]);
+    expect(priv.every((m) => !m.options?.includes("ro"))).toBe(true);
+  });
+  test("absent files and paths the request mounts itself are skipped", () => {
+    expect(sandboxFileMounts({ hostnamePath: "/run/sb/hostname" }, new Set(), false).map((m) => m.destination)).toEqual(["/etc/hostname"]);
+    expect(sandboxFileMounts(files, new Set(["/etc/hosts", "/etc/resolv.conf"]), false).map((m) => m.destination)).toEqual(["/etc/hostname", "/run/.containerenv"]);
+  });
+  test("mounts() puts them after the defaults and before the request's bind mounts", () => {
+    const r = mounts([criMount({ containerPath: "/etc/hosts", hostPath: "/k/etc-hosts" }), criMount({ containerPath: "/data", hostPath: "/shared/d" })], {
+      ...base,
+      sandboxFiles: files,
+      readonlyRootfs: true,
+    });
+    // The request's /etc/hosts replaces the sandbox's; request mounts sort parents first.
+    expect(dests(r.mounts).slice(6)).toEqual(["/dev/shm", "/etc/resolv.conf", "/etc/hostname", "/run/.containerenv", "/data", "/etc/hosts"]);
+    expect(bind(r, "/etc/hosts")?.source).toBe("/k/etc-hosts");
+    expect(bind(r, "/etc/hostname")?.options).toEqual(["ro", "bind"]);
   });
 });

@@ -27,6 +27,22 @@ export interface MountOptions {
   /** Mount the cgroup filesystem read-write (cgroup v2 with the rw annotation). */
   cgroupRW?: boolean;
   privileged?: boolean;
+  /** Files the sandbox provides, bind mounted unless the request mounts the same path. */
+  sandboxFiles?: SandboxFiles;
+  /** The container's root is read-only: the sandbox files are mounted "ro" too. */
+  readonlyRootfs?: boolean;
+}
+
+/** Host paths of the per-sandbox files every container of the pod shares. */
+export interface SandboxFiles {
+  /** → /etc/resolv.conf (the sandbox's generated or copied resolver config). */
+  resolvPath?: string;
+  /** → /etc/hostname. */
+  hostnamePath?: string;
+  /** → /etc/hosts; CRI-O gives it only to host-network pods (kubelet mounts its own otherwise). */
+  hostsPath?: string;
+  /** → /run/.containerenv. */
+  containerEnvPath?: string;
 }
 
 export interface MountResult {
@@ -129,8 +145,37 @@ export function defaultMounts(shmPath: string, cgroupRW = false, privileged = fa
 const depth = (p: string) => cleanPath(p).split("/").length - 1;
 
 /**
+ * Bind mounts of the sandbox's files (CRI-O setupContainerMounts): "ro" when the root is
+ * read-only, else "rw"; resolv.conf also nodev,nosuid,noexec. A path the request mounts itself is
+ * left to the request (kubelet brings its own /etc/hosts for pod-network pods). Privileged
+ * containers get them read-write, as CRI-O's setOCIBindMountsPrivileged does for every mount
+ * added before the request's.
+ */
+export function sandboxFileMounts(
+  files: SandboxFiles,
+  requested: ReadonlySet<string>,
+  readonlyRootfs: boolean,
+  privileged = false,
+): OciMount[] {
+  const mode = readonlyRootfs ? "ro" : "rw";
+  const out: OciMount[] = [];
+  const add = (destination: string, source: string | undefined, extra: string[]) => {
+    if (!source || requested.has(destination)) return;
+    let options = [mode, "bind", ...extra];
+    if (privileged && mode === "ro") options = [...options.filter((o) => o !== "ro"), "rw"];
+    out.push({ destination, type: "bind", source, options });
+  };
+  add("/etc/resolv.conf", files.resolvPath, ["nodev", "nosuid", "noexec"]);
+  add("/etc/hostname", files.hostnamePath, []);
+  add("/run/.containerenv", files.containerEnvPath, []);
+  add("/etc/hosts", files.hostsPath, []);
+  return out;
+}
+
+/**
  * The spec's mounts: defaults not shadowed by the request (a requested /dev or /sys also drops
- * the defaults below it, and a requested /sys drops /sys/fs/cgroup), then the request's bind
+ * the defaults below it, and a requested /sys drops /sys/fs/cgroup), then the sandbox's files
+ * (sandboxFileMounts) the request does not mount itself, then the request's bind
  * mounts sorted by depth (so a parent is mounted before its children). Each bind mount gets
  * "rbind", its propagation (PRIVATE → rprivate; HOST_TO_CONTAINER → rslave, needs the host mount
  * shared or slave, makes the rootfs rslave; BIDIRECTIONAL → rshared, needs the host mount
@@ -147,6 +192,9 @@ export function mounts(criMounts: readonly Mount[], options: MountOptions): Moun
     if (requested.has("/dev") && dst.startsWith("/dev/")) continue;
     if (requested.has("/sys") && dst.startsWith("/sys/")) continue;
     out.push(m);
+  }
+  if (options.sandboxFiles) {
+    out.push(...sandboxFileMounts(options.sandboxFiles, requested, options.readonlyRootfs ?? false, options.privileged ?? false));
   }
 
   let rootfsPropagation: string | undefined;

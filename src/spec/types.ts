@@ -49,6 +49,10 @@ export interface OciProcess {
   rlimits?: OciRlimit[];
   noNewPrivileges?: boolean;
   oomScoreAdj?: number;
+  /** config.md "apparmorProfile": the profile name the runtime switches to. */
+  apparmorProfile?: string;
+  /** config.md "selinuxLabel": the process label, "user:role:type:level". */
+  selinuxLabel?: string;
 }
 
 export interface OciIdMapping {
@@ -113,15 +117,72 @@ export interface OciLinuxResources {
   unified?: Record<string, string>;
 }
 
+/** config-linux.md "Devices": a node the runtime creates in the container's /dev. */
+export interface OciDevice {
+  path: string;
+  /** "c" (character), "b" (block), "u" (unbuffered character) or "p" (FIFO). */
+  type: string;
+  major: number;
+  minor: number;
+  /** Permission bits of the node (e.g. 0o666); the runtime's default when absent. */
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/** config-linux.md "Seccomp", `args` entry: compare syscall argument `index` with `value`. */
+export interface OciSeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  /** SCMP_CMP_NE, _LT, _LE, _EQ, _GE, _GT or _MASKED_EQ. */
+  op: string;
+}
+
+export interface OciSyscall {
+  names: string[];
+  /** SCMP_ACT_ALLOW, _ERRNO, _KILL, _KILL_PROCESS, _KILL_THREAD, _TRAP, _TRACE, _LOG, _NOTIFY. */
+  action: string;
+  errnoRet?: number;
+  args?: OciSeccompArg[];
+}
+
+/** config-linux.md "Seccomp": `linux.seccomp`. */
+export interface OciSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  /** SCMP_ARCH_* names; the native architecture is always allowed. */
+  architectures?: string[];
+  flags?: string[];
+  syscalls?: OciSyscall[];
+}
+
 export interface OciLinux {
   namespaces: OciNamespace[];
+  devices?: OciDevice[];
   resources?: OciLinuxResources;
   cgroupsPath?: string;
   sysctl?: Record<string, string>;
   rootfsPropagation?: string;
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  seccomp?: OciSeccomp;
+  /** config-linux.md "mountLabel": the SELinux context of the container's mounts. */
+  mountLabel?: string;
 }
+
+/** config.md "POSIX-platform Hooks": one program the runtime runs at a lifecycle stage. */
+export interface OciHook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** The hook stages of runtime-spec 1.2 (prestart is deprecated there but still run by runc). */
+export const OCI_HOOK_STAGES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] as const;
+export type OciHookStage = (typeof OCI_HOOK_STAGES)[number];
+export type OciHooks = Partial<Record<OciHookStage, OciHook[]>>;
 
 export interface OciSpec {
   ociVersion: string;
@@ -130,5 +191,59 @@ export interface OciSpec {
   hostname?: string;
   mounts: OciMount[];
   annotations?: Record<string, string>;
+  hooks?: OciHooks;
   linux: OciLinux;
+}
+
+// The seccomp profile file format of containers/common and moby (the JSON that seccomp_profile,
+// privileged_seccomp_profile and Localhost profiles hold). It is richer than linux.seccomp: rules
+// can be conditional on the architecture, the container's capabilities and the kernel version,
+// and the converter (seccomp.ts) resolves those conditions for one container.
+
+/** Conditions of one profile rule ("includes": all must hold; "excludes": none may hold). */
+export interface SeccompProfileFilter {
+  /** Capability names (CAP_*), checked against the container's bounding set. */
+  caps?: string[];
+  /** Go architecture names: amd64, arm64, x86, x32, arm, s390x, ppc64le, riscv64, ... */
+  arches?: string[];
+  /** moby: "major.minor"; the rule needs at least this kernel. */
+  minKernel?: string;
+}
+
+export interface SeccompProfileArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+
+export interface SeccompProfileRule {
+  /** Old single-name form; a rule may not have both name and names. */
+  name?: string;
+  names?: string[];
+  action: string;
+  args?: SeccompProfileArg[] | null;
+  comment?: string;
+  includes?: SeccompProfileFilter;
+  excludes?: SeccompProfileFilter;
+  errnoRet?: number;
+  /** Newer profiles: the errno by name ("EPERM"); errnoRet wins when both are set. */
+  errno?: string;
+}
+
+export interface SeccompProfileArch {
+  architecture: string;
+  subArchitectures?: string[];
+}
+
+export interface SeccompProfile {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  defaultErrno?: string;
+  /** Old form: SCMP_ARCH_* names used as they are; a profile may not have both this and archMap. */
+  architectures?: string[];
+  /** Per native architecture, the SCMP_ARCH_* names to allow (the native one and its sub-arches). */
+  archMap?: SeccompProfileArch[];
+  syscalls?: SeccompProfileRule[] | null;
+  flags?: string[];
 }

@@ -149,7 +149,8 @@ export class ImageService {
     return out;
   }
 
-  async pull(name: string, opts: { auth?: AuthConfigLike; namespace?: string; signal?: AbortSignal }): Promise<PulledImage> {
+  /** `authFile` replaces global_auth_file (the pause image's pause_image_auth_file). */
+  async pull(name: string, opts: { auth?: AuthConfigLike; namespace?: string; signal?: AbortSignal; authFile?: string }): Promise<PulledImage> {
     const cfg = this.config();
     if (name === "") throw new InvalidArgumentError("no image specified");
     const registries = this.registries();
@@ -165,7 +166,7 @@ export class ImageService {
       policy,
       auth: {
         ...(opts.auth ? { cri: opts.auth } : {}),
-        ...(cfg.image.global_auth_file ? { authFile: cfg.image.global_auth_file } : {}),
+        ...(opts.authFile || cfg.image.global_auth_file ? { authFile: opts.authFile || cfg.image.global_auth_file } : {}),
         helpers: registries.credentialHelpers,
       },
       ...(opts.signal ? { signal: opts.signal } : {}),

@@ -53,6 +53,8 @@ export interface SandboxDns {
 
 /** What the daemon made for a sandbox, recorded step by step (creating.json) and in the record. */
 export interface SandboxResources {
+  /** An infra container was (being) created under this runtime handler. */
+  infra?: { runtimeHandler: string };
   /** Pinned namespace files (absent kinds are the host's). */
   netnsPath?: string;
   ipcnsPath?: string;
@@ -98,6 +100,8 @@ export interface SandboxRecord extends SandboxResources {
   sysctls: Record<string, string>;
   /** The infra (pause) container's pid, when the pod runs one (its PID namespace is the pod's). */
   infraPid?: number;
+  /** Its conmon's pid. */
+  infraMonitorPid?: number;
   /** Whether stop completed (network torn down, namespaces unpinned). */
   stopped: boolean;
 }

@@ -5,12 +5,13 @@
 // tests cover networking) unless a test says otherwise.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { existsSync, writeFileSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ContainerState, NamespaceMode } from "../../src/proto/index.ts";
 import { busyboxImage } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
+import { pauseImage } from "../../scripts/lib/cri-bench.ts";
 import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
@@ -27,6 +28,8 @@ function config(dir: string): string {
   return [
     "[crio]",
     `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
+    "[crio.image]",
+    `pause_image = "${reg.host}/test/pause:latest"`,
     "[crio.runtime]",
     'cgroup_manager = "cgroupfs"',
     `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
@@ -55,6 +58,7 @@ beforeAll(async () => {
   reg = await startRegistry();
   await pushImage(reg.url, "test/busybox", busyboxImage({ tag: "latest", config: { StopSignal: "SIGUSR1" } }));
   IMAGE = `${reg.host}/test/busybox:latest`;
+  await pushImage(reg.url, "test/pause", pauseImage());
   dir = tempDir("crio-ctr-");
   d = await start();
   await d.image.call("PullImage", { image: { image: IMAGE } }, 60_000);
@@ -341,6 +345,54 @@ describe("exec, resources, logs", () => {
     const lastOld = Number(/line(\d+)\n$/.exec(old)![1]);
     const firstNew = Number(/line(\d+)/.exec(fresh)![1]);
     expect(firstNew).toBeGreaterThan(lastOld);
+  }, 60_000);
+});
+
+describe("infra container (pod-level PID namespace)", () => {
+  test("a pod sharing one PID namespace runs pause (pulled on demand); its containers see each other", async () => {
+    const pod = await runPod({
+      linux: {
+        cgroupParent: CGROUP_PARENT,
+        securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.POD } },
+      },
+    });
+    const info = JSON.parse((await d.runtime.call("PodSandboxStatus", { podSandboxId: pod.id, verbose: true })).info.info);
+    expect(info.pid).toBeGreaterThan(0);
+    const infraPid: number = info.pid;
+    expect(readFileSync(`/proc/${infraPid}/cmdline`, "utf8")).toBe("/pause\0");
+    // The pause image was pulled by RunPodSandbox and is pinned.
+    const img = (await d.image.call("ImageStatus", { image: { image: `${reg.host}/test/pause:latest` } })).image;
+    expect(img.pinned).toBe(true);
+    // The infra container sits in the pod's cgroup.
+    expect(readFileSync(`/proc/${infraPid}/cgroup`, "utf8")).toContain(`${CGROUP_PARENT}/crio-${pod.id}`);
+
+    const shared = { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.POD };
+    const a = await create(pod, "a", ["/bin/sleep", "1001"], { linux: { securityContext: { namespaceOptions: shared } } });
+    const b = await create(pod, "b", ["/bin/sleep", "1002"], { linux: { securityContext: { namespaceOptions: shared } } });
+    for (const c of [a, b]) await d.runtime.call("StartContainer", { containerId: c });
+    const ps = Buffer.from((await d.runtime.call("ExecSync", { containerId: a, cmd: ["ps", "-o", "pid,args"], timeout: 10 }, 30_000)).stdout).toString();
+    expect(ps).toMatch(/^\s*1\s+\/pause/m);
+    expect(ps).toContain("sleep 1001");
+    expect(ps).toContain("sleep 1002");
+    expect(readlinkSync(`/proc/${infraPid}/ns/pid`)).toBe(readlinkSync(`/proc/${JSON.parse((await status(a, true)).info.info).pid}/ns/pid`));
+
+    await d.runtime.call("StopPodSandbox", { podSandboxId: pod.id }, 60_000);
+    expect(existsSync(`/proc/${infraPid}`)).toBe(false);
+    expect((await status(b)).status.state).toBe(ContainerState.CONTAINER_EXITED);
+    await d.runtime.call("RemovePodSandbox", { podSandboxId: pod.id }, 60_000);
+    expect(cgroupDirs(`${CGROUP_PARENT}/crio-${pod.id}`)).toEqual([]);
+    expect(cgroupDirs(`${CGROUP_PARENT}/crio-conmon-${pod.id}`)).toEqual([]);
+  }, 90_000);
+
+  test("a pod whose pause process dies turns NOTREADY", async () => {
+    const pod = await runPod({
+      linux: { cgroupParent: CGROUP_PARENT, securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD } } },
+    });
+    const infraPid = JSON.parse((await d.runtime.call("PodSandboxStatus", { podSandboxId: pod.id, verbose: true })).info.info).pid;
+    process.kill(infraPid, "SIGKILL");
+    await waitFor(async () => (await d.runtime.call("PodSandboxStatus", { podSandboxId: pod.id })).status.state === 1, 5000, () => "pod stayed READY");
+    await d.runtime.call("StopPodSandbox", { podSandboxId: pod.id }, 60_000);
+    await d.runtime.call("RemovePodSandbox", { podSandboxId: pod.id }, 60_000);
   }, 60_000);
 });
 

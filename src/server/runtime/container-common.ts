@@ -254,7 +254,7 @@ export async function removeContainer(ctx: ServerContext, rec: ContainerRecord):
 }
 
 /** conmon exits by itself after the container; make sure (it holds the log and the attach socket). */
-async function waitMonitorGone(rec: { monitorPid?: number }): Promise<void> {
+export async function waitMonitorGone(rec: { monitorPid?: number }): Promise<void> {
   const pid = rec.monitorPid;
   if (pid === undefined || pid <= 0) return;
   const isConmon = () => {

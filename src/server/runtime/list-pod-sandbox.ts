@@ -3,10 +3,12 @@
 import type { ListPodSandboxRequest, ListPodSandboxResponse } from "../../proto/index.ts";
 import type { SandboxRecord } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
+import { refreshSandboxState } from "./infra-container.ts";
 import { criSandbox, criState } from "./sandbox-common.ts";
 
 export function listPodSandboxHandler(ctx: ServerContext) {
   return async (req: ListPodSandboxRequest): Promise<ListPodSandboxResponse> => {
+    await Promise.all(ctx.sandboxes.list().map((rec) => refreshSandboxState(ctx, rec)));
     const f = req.filter;
     let items: SandboxRecord[];
     if (f !== undefined && f.id !== "") {

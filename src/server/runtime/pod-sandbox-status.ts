@@ -3,10 +3,12 @@
 import type { PodSandboxStatusRequest, PodSandboxStatusResponse } from "../../proto/index.ts";
 import type { ServerContext } from "../context.ts";
 import { criState } from "./sandbox-common.ts";
+import { refreshSandboxState } from "./infra-container.ts";
 
 export function podSandboxStatusHandler(ctx: ServerContext) {
   return async (req: PodSandboxStatusRequest): Promise<PodSandboxStatusResponse> => {
     const rec = ctx.sandboxes.get(req.podSandboxId);
+    await refreshSandboxState(ctx, rec);
     const [first, ...rest] = rec.ips;
     const info: Record<string, string> = {};
     if (req.verbose) {
@@ -17,7 +19,8 @@ export function podSandboxStatusHandler(ctx: ServerContext) {
         hostname: rec.hostname,
         logDirectory: rec.logDirectory,
         cgroupPath: rec.cgroupPath,
-        namespaces: { network: rec.netnsPath ?? "", ipc: rec.ipcnsPath ?? "", uts: rec.utsnsPath ?? "" },
+        namespaces: { network: rec.netnsPath ?? "", ipc: rec.ipcnsPath ?? "", uts: rec.utsnsPath ?? "", pid: rec.infraPid ? `/proc/${rec.infraPid}/ns/pid` : "" },
+        pid: rec.infraPid ?? 0,
         resolvPath: rec.resolvPath,
         hostnamePath: rec.hostnamePath,
         portMappings: rec.portMappings,

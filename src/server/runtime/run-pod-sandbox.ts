@@ -12,7 +12,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname as hostHostname } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { SystemdUnavailableError } from "../../cgroups/index.ts";
-import { InvalidArgumentError, UnavailableError } from "../../errors.ts";
+import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from "../../errors.ts";
 import { log } from "../../log.ts";
 import {
   NamespaceMode,
@@ -34,6 +34,7 @@ import {
   type SandboxResources,
 } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
+import { needsInfra, pauseImage, releaseInfra, startInfra } from "./infra-container.ts";
 import { DEFAULT_SHM_SIZE, HOST_SHM, mountShm, releaseCgroup, releaseNetworkAndPins, releaseShm } from "./sandbox-common.ts";
 
 /** How long a pod that needs CNI waits for a network configuration before UNAVAILABLE. */
@@ -58,6 +59,7 @@ export const CRASH_STEPS = [
   "cgroup", // the sandbox cgroup exists
   "cni-add", // CNI ADD finished (address, veth, hostport rules, cache entry)
   "files", // resolv.conf, hostname, hosts, log directory written
+  "infra", // the infra container runs (pods that need one)
   "record", // sandbox.json written, creating.json not yet removed
 ] as const;
 export type CrashStep = (typeof CRASH_STEPS)[number];
@@ -112,6 +114,8 @@ interface Plan {
   labels: Record<string, string>;
   /** Bytes of the pod's /dev/shm tmpfs (unused with host IPC). */
   shmSize: number;
+  /** The pod runs an infra container (drop_infra_ctr = false or a shared PID namespace). */
+  infra: boolean;
 }
 
 function planSandbox(ctx: ServerContext, req: RunPodSandboxRequest): Plan {
@@ -209,6 +213,7 @@ function planSandbox(ctx: ServerContext, req: RunPodSandboxRequest): Plan {
     cgroupPath,
     labels,
     shmSize,
+    infra: needsInfra(ctx, namespaceOptions.pid),
   };
 }
 
@@ -242,8 +247,14 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
       throw new UnavailableError(`cannot run pod sandbox ${p.name}: the network is not ready: ${r.message}`);
     }
 
+    // The infra container's rootfs is the pause image (pulled now if missing, before anything is made).
+    const pause = p.infra ? await pauseImage(ctx) : undefined;
+    if (p.infra && p.cgroupParent === undefined) {
+      throw new FailedPreconditionError("this pod needs an infra container, which needs a cgroup: cgroup_manager is systemd but systemd is not reachable; set cgroup_manager = \"cgroupfs\"");
+    }
     await ctx.store.createContainer({
       id: p.id,
+      imageId: pause?.id,
       names: [infraContainerName(p.metadata)],
       metadata: SandboxIndex.storageMetadata(p.id, p.metadata, createdNs),
     });
@@ -351,6 +362,32 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
     await mkdir(p.logDirectory, { recursive: true, mode: 0o700 });
     crashPoint("files");
 
+    let infra: { pid: number; monitorPid: number } | undefined;
+    if (pause !== undefined) {
+      made.infra = { runtimeHandler: p.runtimeHandler };
+      await ctx.sandboxes.saveProgress(p.id, made);
+      undo.push({ what: "infra container", fn: () => releaseInfra(ctx, { id: p.id, runtimeHandler: p.runtimeHandler, cgroupParent: p.cgroupParent ?? "" }) });
+      infra = await startInfra(ctx, {
+        id: p.id,
+        name: infraContainerName(p.metadata),
+        metadata: p.metadata,
+        runtimeHandler: p.runtimeHandler,
+        hostname: p.hostname,
+        hostNetwork: p.hostNetwork,
+        hostIPC: p.hostIPC,
+        namespaces: { net: made.netnsPath, ipc: made.ipcnsPath, uts: made.utsnsPath },
+        shmPath: made.shmPath ?? HOST_SHM,
+        cgroupParent: p.cgroupParent ?? "",
+        cgroupPath: p.cgroupPath,
+        sysctls: p.sysctls,
+        securityContext: p.config.linux?.securityContext,
+        resolvPath,
+        hostnamePath,
+        imageConfig: pause.config,
+      });
+      crashPoint("infra");
+    }
+
     const dns = p.config.dnsConfig;
     const rec: SandboxRecord = {
       version: 1,
@@ -375,6 +412,8 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
       portMappings: p.portMappings,
       sysctls: p.sysctls,
       stopped: false,
+      infraPid: infra?.pid,
+      infraMonitorPid: infra?.monitorPid,
       ...made,
     };
     await ctx.sandboxes.persist(rec);

@@ -11,6 +11,7 @@ import { isMountPoint, mount, umount2, MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUI
 import { DEFAULT_IFNAME, LOOPBACK_NETWORK } from "../../network/index.ts";
 import type { SandboxRecord, SandboxResources } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
+import { releaseInfra } from "./infra-container.ts";
 
 /**
  * Detaches the pod from its network (CNI DEL) and then unpins its namespaces. DEL must come
@@ -72,6 +73,13 @@ export function releaseShm(made: SandboxResources): void {
  * crash that was never made is skipped.
  */
 export async function releaseAll(ctx: ServerContext, id: string, made: SandboxResources): Promise<void> {
+  if (made.infra !== undefined) {
+    try {
+      await releaseInfra(ctx, { id, runtimeHandler: made.infra.runtimeHandler, cgroupParent: made.cgroupParent ?? "" });
+    } catch (err) {
+      log.warn("could not remove the infra container of a pod sandbox", { id, error: err });
+    }
+  }
   try {
     await releaseNetworkAndPins(ctx, id, {}, made);
   } catch (err) {

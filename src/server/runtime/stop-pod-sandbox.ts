@@ -8,6 +8,7 @@ import type { SandboxRecord } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
 import { releaseNetworkAndPins, releaseShm } from "./sandbox-common.ts";
 import { stopContainer } from "./container-common.ts";
+import { releaseInfra } from "./infra-container.ts";
 
 export function stopPodSandboxHandler(ctx: ServerContext) {
   return async (req: StopPodSandboxRequest): Promise<StopPodSandboxResponse> => {
@@ -28,6 +29,11 @@ export async function stopSandbox(ctx: ServerContext, rec: SandboxRecord): Promi
     ctx.containers.ofSandbox(rec.id).map((c) => ctx.containers.locks.run(c.id, () => stopContainer(ctx, c, 0))),
   );
   if (rec.stopped) return;
+  // Then the infra container, before the network goes (CRI-O stops it first too).
+  if (rec.infra !== undefined) {
+    await releaseInfra(ctx, { id: rec.id, runtimeHandler: rec.infra.runtimeHandler, cgroupParent: rec.cgroupParent ?? "", infraMonitorPid: rec.infraMonitorPid });
+    rec.infraPid = undefined;
+  }
   // CNI DEL before the unpin: the plugins need the netns to remove the interface and address.
   await releaseNetworkAndPins(ctx, rec.id, rec, rec);
   // Then the pod's /dev/shm tmpfs (CRI-O sandbox_stop_linux.go: UnmountShm after the network).

@@ -104,8 +104,9 @@ describe("buildSpec", () => {
     expect(spec.process.apparmorProfile).toBeUndefined();
     expect(spec.process.selinuxLabel).toBeUndefined();
     expect(spec.linux.mountLabel).toBeUndefined();
-    expect(spec.linux.seccomp).toBeUndefined();
-    expect(notes.seccompProfile).toBe("");
+    // Seccomp is on by default (host.seccompEnabled defaults to true): the runtime default.
+    expect(spec.linux.seccomp?.defaultAction).toBe("SCMP_ACT_ERRNO");
+    expect(notes.seccompProfile).toBe("RuntimeDefault");
   });
   test("apparmor, SELinux and seccomp when enabled and asked for", () => {
     const { spec, notes } = buildSpecWithNotes(input((r) => {

@@ -183,8 +183,10 @@ describe("seccomp", () => {
   const opts = { arch: "amd64", capabilities: DEFAULT_CAPS, privileged: false };
   const localProfile = JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["chmod"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }] });
 
-  test("nothing requested or Unconfined: no seccomp", () => {
-    expect(seccomp(sc({}), opts)).toEqual({ profile: "" });
+  test("nothing requested gets the runtime default; Unconfined gets no seccomp", () => {
+    const none = seccomp(sc({}), opts);
+    expect(none.profile).toBe("RuntimeDefault");
+    expect(none.seccomp).toEqual(seccomp(sc({ seccomp: field(PT.RuntimeDefault) }), opts).seccomp!);
     expect(seccomp(sc({ seccomp: field(PT.Unconfined) }), opts)).toEqual({ profile: "Unconfined" });
   });
   test("RuntimeDefault: built-in profile, or seccomp_profile content when given", () => {

@@ -191,8 +191,8 @@ export type SeccompRequest =
 /**
  * The request's seccomp choice. The `seccomp` field wins when present (kubelet fills both);
  * the deprecated seccomp_profile_path accepts "runtime/default", "docker/default",
- * "unconfined" and "localhost/<absolute path>". Neither set: "none", which CRI-O runs
- * without seccomp.
+ * "unconfined" and "localhost/<absolute path>". Neither set: "none", which gets the runtime
+ * default profile.
  */
 export function seccompRequest(sc: LinuxContainerSecurityContext | undefined): SeccompRequest {
   const field = sc?.seccomp;
@@ -263,8 +263,9 @@ export function seccompLocalhostPath(sc: LinuxContainerSecurityContext | undefin
  * - seccomp disabled on the host: none, and a Localhost request is an error;
  * - privileged: none (unconfined), unless privileged_seccomp_profile content is given, which is
  *   then used whatever the request says;
- * - nothing requested or Unconfined: none;
- * - RuntimeDefault: the seccomp_profile content when given, else the built-in profile;
+ * - Unconfined: none;
+ * - RuntimeDefault, or nothing requested (CRI-O's behaviour since seccomp_use_default_when_empty
+ *   went away): the seccomp_profile content when given, else the built-in profile;
  * - Localhost: the content of the named file, which the caller read.
  */
 export function seccomp(sc: LinuxContainerSecurityContext | undefined, options: SeccompOptions): SeccompResult {
@@ -280,10 +281,9 @@ export function seccomp(sc: LinuxContainerSecurityContext | undefined, options: 
     return { seccomp: convertSeccompProfile(profiles.privileged, name, options), profile: name };
   }
   switch (request.kind) {
-    case "none":
-      return { profile: "" };
     case "unconfined":
       return { profile: "Unconfined" };
+    case "none":
     case "runtime-default": {
       const custom = profiles.runtimeDefault;
       const converted =

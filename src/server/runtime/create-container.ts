@@ -7,13 +7,14 @@ import { SystemdUnavailableError } from "../../cgroups/index.ts";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../../errors.ts";
 import { log } from "../../log.ts";
 import { NamespaceMode, type CreateContainerRequest, type CreateContainerResponse } from "../../proto/index.ts";
-import { buildSpecWithNotes, type ImageConfig, type OciSpec } from "../../spec/index.ts";
+import { buildSpecWithNotes, stopSignal as specStopSignal, type ImageConfig, type OciSpec } from "../../spec/index.ts";
 import { ContainerIndex, containerName, type ContainerRecord, type StoredResources } from "../../state/containers.ts";
 import type { SandboxRecord } from "../../state/sandboxes.ts";
 import { atomicWriteFile } from "../../storage/atomic.ts";
 import { O_RDONLY, openInRoot } from "../../sys/fsat.ts";
 import type { ServerContext } from "../context.ts";
-import { criSignalNumber, monitorCgroupOf, ociFor, releaseMonitorCgroup, signalNumber } from "./container-common.ts";
+import { monitorCgroupOf, ociFor, releaseMonitorCgroup } from "./container-common.ts";
+import { apparmorEnabled, deviceFacts, hooks, hostDevices, seccompProfiles } from "./spec-inputs.ts";
 import { hostFacts } from "./host-facts.ts";
 
 /** CRI-O's annotation keys on the spec (pkg/annotations), so a restart or `crio status` can tell. */
@@ -49,6 +50,13 @@ export function parseMinMemory(s: string): number | undefined {
   if (!m) return undefined;
   const unit = SIZE_UNITS[(m[2] as string).toLowerCase()];
   return unit === undefined ? undefined : Math.floor(Number(m[1]) * unit);
+}
+
+/** CRI-O's annotation asking for host devices (admitted by a handler's allowed_annotations). */
+const DEVICES_ANNOTATION = "devices.crio.io";
+
+function annotationAllowed(allowed: readonly string[], name: string): boolean {
+  return allowed.some((a) => a === name || name.startsWith(a));
 }
 
 export function createContainerHandler(ctx: ServerContext) {
@@ -137,12 +145,17 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
     logPath = logPath === "" ? join(sb.logDirectory, `${id}.log`) : join(sb.logDirectory, logPath);
     mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
 
-    const stopSignal = cfg.stopSignal !== 0 ? criSignalNumber(cfg.stopSignal) : imageConfig.StopSignal ? signalNumber(imageConfig.StopSignal) : 15;
-    if (stopSignal === undefined) throw new InvalidArgumentError(`invalid stop signal ${JSON.stringify(imageConfig.StopSignal ?? cfg.stopSignal)}`);
+    const stopSignal = specStopSignal(imageConfig, cfg.stopSignal).number;
 
     const host = hostFacts(cgroupManager);
     host.storageRoot = conf.root;
     host.containerMinMemory = parseMinMemory(h.container_min_memory);
+    host.apparmorEnabled = apparmorEnabled();
+    // SELinux labels are not allocated here yet: containers run without SELinux labels.
+    host.selinuxEnabled = false;
+    const deviceAnnotation = annotationAllowed(h.allowed_annotations, DEVICES_ANNOTATION) ? cfg.annotations[DEVICES_ANNOTATION] : undefined;
+    host.devices = deviceFacts(conf, cfg, deviceAnnotation);
+    if (privileged && !h.privileged_without_host_devices) host.hostDevices = hostDevices();
     const nsOpts = cfg.linux?.securityContext?.namespaceOptions;
     let targetPidNamespace: string | undefined;
     if (nsOpts?.pid === NamespaceMode.TARGET) {
@@ -171,7 +184,11 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
         resolvPath: sb.resolvPath,
         hostnamePath: sb.hostnamePath,
         hostsPath: sb.hostsPath,
-      } as Parameters<typeof buildSpecWithNotes>[0]["sandbox"],
+        annotations: sb.annotations,
+      },
+      seccompProfiles: seccompProfiles(conf, handler, cfg),
+      deviceAnnotation,
+      hooks: hooks(conf),
       targetPidNamespace,
       runtime: {
         default_capabilities: conf.runtime.default_capabilities,
@@ -181,6 +198,14 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
         default_sysctls: [],
         pids_limit: conf.runtime.pids_limit > 0 ? conf.runtime.pids_limit : undefined,
         bind_mount_prefix: conf.runtime.bind_mount_prefix || undefined,
+        apparmor_profile: conf.runtime.apparmor_profile,
+        seccomp_profile: h.seccomp_profile || conf.runtime.seccomp_profile,
+        privileged_seccomp_profile: conf.runtime.privileged_seccomp_profile,
+        additional_devices: conf.runtime.additional_devices,
+        allowed_devices: conf.runtime.allowed_devices,
+        privileged_without_host_devices: h.privileged_without_host_devices,
+        device_ownership_from_security_context: conf.runtime.device_ownership_from_security_context,
+        hostnetwork_disable_selinux: conf.runtime.hostnetwork_disable_selinux,
       },
       host,
       annotations: {
@@ -212,6 +237,7 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
       },
     });
     if (notes.capabilitiesNotHeld.length > 0) log.warn("capabilities the daemon does not hold were left out", { id, capabilities: notes.capabilitiesNotHeld });
+    if (notes.seccompProfile !== "") log.debug("seccomp profile", { id, profile: notes.seccompProfile });
     if (notes.oomScoreAdjClamped) log.info("oom_score_adj raised to the daemon's", { id, ...notes.oomScoreAdjClamped });
 
     const specText = JSON.stringify(spec);

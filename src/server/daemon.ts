@@ -20,7 +20,7 @@ import { CniNetwork } from "../network/index.ts";
 import { existsSync } from "node:fs";
 import { SandboxIndex } from "../state/sandboxes.ts";
 import { releaseAll, restoreNetworks } from "./runtime/sandbox-common.ts";
-import { restoreContainers } from "./runtime/container-common.ts";
+import { containerInfo, pauseContainer, restoreContainers } from "./runtime/container-common.ts";
 
 /** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -101,10 +101,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const status: StatusSource = {
     info: () => ctx.crioInfo(),
     configToml: () => configToToml(ctx.config),
-    // No container exists until the container issue lands its state store.
-    container: () => undefined,
-    pause: async () => false,
-    unpause: async () => false,
+    container: (id) => containerInfo(ctx, id),
+    pause: (id) => pauseContainer(ctx, id, true),
+    unpause: (id) => pauseContainer(ctx, id, false),
   };
   const httpServer = createStatusServer(status);
 

@@ -243,6 +243,34 @@ describe("container lifecycle", () => {
     expect(again).not.toBe(id);
   }, 60_000);
 
+  test("status API: GET /containers/:id and pause/unpause; `crio status containers`", async () => {
+    const pod = await runPod();
+    const id = await create(pod, "inspected", ["/bin/sh", "-c", "while :; do date +%s%N > /tmp/t; sleep 0.05; done"]);
+    await d.runtime.call("StartContainer", { containerId: id });
+    const res = await fetch(`http://localhost/containers/${id}`, { unix: d.socket } as RequestInit);
+    expect(res.status).toBe(200);
+    const info = await res.json() as any;
+    expect(info.name).toBe(`k8s_inspected_${pod.config.metadata.name}_default_${pod.config.metadata.uid}_0`);
+    expect(info.sandbox).toBe(pod.id);
+    expect(info.pid).toBe(JSON.parse((await status(id, true)).info.info).pid);
+    expect(info.image).toBe(IMAGE);
+    expect(info.crio_annotations["io.kubernetes.cri-o.ContainerID"]).toBe(id);
+    expect(info.log_path).toBe((await status(id)).status.logPath);
+    expect((await fetch(`http://localhost/containers/${"f".repeat(64)}`, { unix: d.socket } as RequestInit)).status).toBe(404);
+    // The CLI prints the same facts.
+    const cli = Bun.spawnSync([join(import.meta.dir, "../../dist/crio-linux-amd64"), "status", "--socket", d.socket, "containers", "--id", id]);
+    expect(cli.exitCode).toBe(0);
+    expect(cli.stdout.toString()).toContain(pod.id);
+    // Pause freezes the process (its clock file stops changing); unpause resumes it.
+    expect((await fetch(`http://localhost/pause/${id}`, { unix: d.socket } as RequestInit)).status).toBe(200);
+    const pid = info.pid as number;
+    await waitFor(() => /^State:\s+[SD]/m.test(readFileSync(`/proc/${pid}/status`, "utf8")), 2000, () => "not frozen");
+    const frozen = readFileSync(`/sys/fs/cgroup/freezer${CGROUP_PARENT}/crio-${id}/freezer.state`, "utf8").trim();
+    expect(frozen).toBe("FROZEN");
+    expect((await fetch(`http://localhost/unpause/${id}`, { unix: d.socket } as RequestInit)).status).toBe(200);
+    expect(readFileSync(`/sys/fs/cgroup/freezer${CGROUP_PARENT}/crio-${id}/freezer.state`, "utf8").trim()).toBe("THAWED");
+  }, 60_000);
+
   test("list filters: id prefix, state, pod sandbox, labels", async () => {
     const pod = await runPod();
     const a = await create(pod, "list-a", ["/bin/sleep", "1000"], { labels: { role: "a", team: "x" } });

@@ -18,6 +18,7 @@ import {
 import { containerState, type ContainerIndex, type ContainerRecord, type StoredResources } from "../../state/containers.ts";
 import type { Container as StorageContainer } from "../../storage/index.ts";
 import type { ServerContext } from "../context.ts";
+import type { ContainerInfo } from "../http.ts";
 
 // ---- signals ----
 
@@ -435,4 +436,47 @@ export function toCriStatus(rec: ContainerRecord): ContainerStatus {
     },
     stopSignal: criSignalOf(rec.stopSignal),
   };
+}
+
+// ---- the HTTP status API ----
+
+/** GET /containers/:id (CRI-O's ContainerInfo); sandboxes answer too, as CRI-O's infra containers do. */
+export function containerInfo(ctx: ServerContext, id: string): ContainerInfo | undefined {
+  let rec: ContainerRecord | undefined;
+  try {
+    rec = ctx.containers.find(id);
+  } catch {
+    return undefined;
+  }
+  if (rec === undefined) return undefined;
+  let specAnnotations: Record<string, string> = {};
+  try {
+    specAnnotations = (JSON.parse(readFileSync(join(rec.persistDir, "config.json"), "utf8")) as { annotations?: Record<string, string> }).annotations ?? {};
+  } catch { /* removed meanwhile */ }
+  const sb = ctx.sandboxes.find(rec.sandboxId);
+  return {
+    name: rec.name,
+    pid: rec.finishedNs === undefined ? (rec.pid ?? 0) : 0,
+    image: rec.imageName,
+    image_ref: rec.imageRef,
+    created_time: Number(BigInt(rec.createdNs)),
+    labels: { ...rec.labels },
+    annotations: { ...rec.annotations },
+    crio_annotations: specAnnotations,
+    log_path: rec.logPath,
+    root: rec.mountPoint,
+    sandbox: rec.sandboxId,
+    ip_addresses: sb?.ips ?? [],
+  };
+}
+
+/** GET /pause/:id and /unpause/:id: the runtime's pause and resume of a running container. */
+export async function pauseContainer(ctx: ServerContext, id: string, pause: boolean): Promise<boolean> {
+  const rec = ctx.containers.find(id);
+  if (rec === undefined) return false;
+  await ctx.containers.locks.run(rec.id, async () => {
+    if (containerState(rec) !== "RUNNING") throw new FailedPreconditionError(`container ${rec.id} is not running`);
+    await ociFor(ctx, rec.runtimeHandler).runtimeCommand([pause ? "pause" : "resume", rec.id]);
+  });
+  return true;
 }

@@ -3,8 +3,12 @@
 // (image-spec config.md, "config" object) that it reads. Field names are the JSON names, so a
 // value of these types serialises straight to config.json.
 
-/** The runtime-spec version written into config.json. */
-export const OCI_VERSION = "1.2.0";
+/**
+ * The runtime-spec version written into config.json: 1.1.0, the newest version whose fields the
+ * builder emits (rro mounts, mount id mappings). crun before 1.9 (Debian 12 ships 1.8.1) refuses
+ * any 1.2 spec with "unknown version specified"; runc does not look at the version.
+ */
+export const OCI_VERSION = "1.1.0";
 
 /** image-spec config.md: the `config` object of an image configuration. */
 export interface ImageConfig {

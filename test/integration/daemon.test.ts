@@ -18,6 +18,15 @@ const IMPLEMENTED = new Set([
   "RemovePodSandbox",
   "PodSandboxStatus",
   "ListPodSandbox",
+  "CreateContainer",
+  "StartContainer",
+  "StopContainer",
+  "RemoveContainer",
+  "ListContainers",
+  "ContainerStatus",
+  "ExecSync",
+  "UpdateContainerResources",
+  "ReopenContainerLog",
 ]);
 
 describe("daemon with a config file", () => {
@@ -83,7 +92,7 @@ describe("daemon with a config file", () => {
 
   test("every other RuntimeService RPC answers UNIMPLEMENTED naming itself", async () => {
     const methods = Object.values(RuntimeServiceMethods).filter((m) => !IMPLEMENTED.has(m.name));
-    expect(methods.length).toBeGreaterThan(25);
+    expect(methods.length).toBeGreaterThan(15);
     for (const m of methods) {
       const call = m.responseStream ? d.runtime.stream(m.name, {}) : d.runtime.call(m.name, {});
       const err = await call.then(

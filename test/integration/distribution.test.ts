@@ -1,13 +1,15 @@
 // Distribution end to end: scripts/bundle makes the release files in dist/, a local HTTP server
 // serves them, scripts/get downloads, verifies and installs them into a DESTDIR, the installed
-// crio runs (its daemon answers CRI and pulls from a local registry), and uninstall leaves
-// nothing behind. Then every refusal: a tampered or truncated download, an unknown arch or tag,
+// crio runs (its daemon, on the installed configs, pulls from a local registry and runs a pod on
+// the installed bridge conflist with a container in it), and uninstall leaves nothing behind. Then every refusal: a tampered or truncated download, an unknown arch or tag,
 // no network, no root, a wrong signature, an operator's changed config, a failing install.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
-import { ImageServiceMethods, RuntimeServiceMethods } from "../../src/proto/index.ts";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { PLUGIN_DIR, freeSubnetPrefix, natRules, realPluginsRunnable, sh, sweepNat } from "../../src/network/test-helpers.ts";
+import { ContainerState, ImageServiceMethods, NamespaceMode, PodSandboxState, RuntimeServiceMethods } from "../../src/proto/index.ts";
+import { listPinned } from "../../src/sandbox/namespaces.ts";
 import { serveDir, type FileServer } from "../lib/file-server.ts";
 import { busyboxImage } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
@@ -53,6 +55,52 @@ function tree(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
+}
+
+/** What the bundle's conflist names (scripts/bundle.d/files/11-crio-ipv4-bridge.conflist). */
+const INSTALLED_BRIDGE = "cni0";
+const INSTALLED_SUBNET = "10.85.0.0/16";
+const CNI_RESULTS = "/var/lib/cni/results"; // the daemon's CNI cache, fixed as in libcni
+const runTag = Math.random().toString(16).slice(2, 8);
+
+const ipv4 = (a: string) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+/** Whether two IPv4 CIDRs (or addresses) share an address. */
+function overlaps(a: string, b: string): boolean {
+  const [an = "", al = "32"] = a.split("/");
+  const [bn = "", bl = "32"] = b.split("/");
+  const len = Math.min(Number(al), Number(bl));
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return ((ipv4(an) & mask) >>> 0) === ((ipv4(bn) & mask) >>> 0);
+}
+
+/** Why the installed conflist's bridge and subnet cannot be used here as they are, or undefined. */
+function installedNetworkClash(): string | undefined {
+  if (sh(["ip", "link", "show", INSTALLED_BRIDGE]).exitCode === 0) return `a link named ${INSTALLED_BRIDGE} exists`;
+  const lines = [...sh(["ip", "-4", "-o", "addr", "show"]).stdout.split("\n"), ...sh(["ip", "-4", "route", "show", "table", "all"]).stdout.split("\n")];
+  for (const line of lines) {
+    // The first address on the line: the route's destination or the interface's address
+    // (a default route's gateway, which must not be in the subnet either).
+    const cidr = line.split(/\s+/).find((w) => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(w));
+    if (cidr && !cidr.endsWith("/0") && overlaps(cidr, INSTALLED_SUBNET)) return `"${line.trim()}" overlaps ${INSTALLED_SUBNET}`;
+  }
+  return undefined;
+}
+
+const bridgePorts = (bridge: string) => (JSON.parse(sh(["ip", "-j", "link", "show", "master", bridge]).stdout || "[]") as Array<{ ifname: string }>).map((l) => l.ifname);
+const cgroupDirs = (sub: string) => readdirSync("/sys/fs/cgroup").map((h) => join("/sys/fs/cgroup", h, sub)).filter((d) => existsSync(d));
+/** Mount points at or under `dir`, in mount order. */
+const mountsUnder = (dir: string) =>
+  readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m === dir || m.startsWith(`${dir}/`));
+/** PIDs of processes whose command line names `dir` (the daemon, conmon, runc). */
+function processesMentioning(dir: string): number[] {
+  const pids: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dir)) pids.push(Number(e));
+    } catch {} // exited meanwhile
+  }
+  return pids;
 }
 
 const INSTALLED_FILES = [
@@ -176,10 +224,14 @@ describe("scripts/bundle", () => {
 });
 
 describe("scripts/get", () => {
-  test("installs into DESTDIR; the installed crio runs, serves CRI and pulls; uninstall leaves nothing", async () => {
+  test("installs into DESTDIR; the installed crio runs a pod and a container on the installed bridge network; uninstall leaves nothing", async () => {
+    if (process.getuid?.() !== 0) throw new Error("this test runs pods: it needs root");
+    if (!realPluginsRunnable) throw new Error(`the installed conflist needs the CNI plugins in ${PLUGIN_DIR}: apt-get install -y containernetworking-plugins`);
     const root = tmp("crio-root-");
     // A bare version means its v-tag.
+    const t0 = performance.now();
     const r = await get(["-t", version], { DESTDIR: root });
+    console.log(`scripts/get: downloaded, checked and installed ${tarball("amd64")} in ${(performance.now() - t0).toFixed(0)} ms`);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("checksum OK");
     expect(server.requests).toContain(tarball("amd64"));
@@ -192,18 +244,66 @@ describe("scripts/get", () => {
     const v = await run([crio, "version", "--json"]);
     expect(v.code).toBe(0);
     expect(JSON.parse(v.stdout).version).toBe(version);
+
+    // The installed configs, and a crio.conf of the test's own with only what a test must change:
+    // its own dirs instead of the host's /var/run/crio, /run/runc and /var/log/crio, and cgroupfs
+    // (no systemd here). Storage, socket, policy, registries and CNI dirs come as flags below
+    // (the drop-in names /etc paths; the files are under DESTDIR).
     const work = tmp("crio-run-");
-    writeFileSync(join(work, "crio.conf"), "");
+    writeFileSync(
+      join(work, "crio.conf"),
+      [
+        "[crio]",
+        `log_dir = ${JSON.stringify(join(work, "logs"))}`,
+        "[crio.runtime]",
+        'cgroup_manager = "cgroupfs"',
+        `namespaces_dir = ${JSON.stringify(join(work, "ns"))}`,
+        `container_exits_dir = ${JSON.stringify(join(work, "exits"))}`,
+        `container_attach_socket_dir = ${JSON.stringify(join(work, "attach"))}`,
+        "[crio.runtime.runtimes.runc]",
+        `runtime_root = ${JSON.stringify(join(work, "runc"))}`,
+        "",
+      ].join("\n"),
+    );
     const files = ["--config", join(work, "crio.conf"), "--config-dir", join(root, "etc/crio/crio.conf.d")];
     const c = await run([crio, ...files, "config"]);
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout).toMatch(/^signature_policy = "\/etc\/crio\/policy.json"$/m);
+    expect(c.stdout).toMatch(/^cgroup_manager = "cgroupfs"$/m);
     expect(c.stdout).toContain('"/usr/lib/cni/"');
+
+    // The network: the installed conflist (bridge cni0, host-local 10.85.0.0/16, ipMasq) as it is,
+    // unless this host already has a cni0 or routes into 10.85.0.0/16 (a real CRI-O, say). Then
+    // the installed copy gets a bridge of the test's own and a free /24, and its original bytes
+    // back before uninstall (which would keep a changed file).
+    const conflistFile = join(root, "etc/cni/net.d/11-crio-ipv4-bridge.conflist");
+    const conflistText = readFileSync(conflistFile, "utf8");
+    let bridge = INSTALLED_BRIDGE;
+    let subnet = INSTALLED_SUBNET;
+    const clash = installedNetworkClash();
+    if (clash) {
+      bridge = `cni-d${runTag}`;
+      subnet = `${freeSubnetPrefix()}.0/24`;
+      const rewritten = conflistText.replace(`"bridge": "${INSTALLED_BRIDGE}"`, `"bridge": "${bridge}"`).replace(`"subnet": "${INSTALLED_SUBNET}"`, `"subnet": "${subnet}"`);
+      expect(rewritten).toContain(subnet);
+      expect(rewritten).toContain(bridge);
+      writeFileSync(conflistFile, rewritten);
+      console.log(`installed conflist rewritten to bridge ${bridge}, subnet ${subnet}: ${clash}`);
+    }
+    const netName = JSON.parse(conflistText).name as string;
+    const ipamDir = join("/var/lib/cni/networks", netName); // host-local's default dataDir
+    // host-local makes these; the ones that did not exist before are removed afterwards.
+    const madeDirs = [ipamDir, dirname(ipamDir), "/var/lib/cni"].filter((d) => !existsSync(d));
+    const ipForwardBefore = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();
+    const cgroupParent = `/crio-dist-${runTag}`;
+    const cacheFilesOf = (id: string) => (existsSync(CNI_RESULTS) ? readdirSync(CNI_RESULTS).filter((f) => f.includes(id)) : []);
 
     // The daemon on the installed configs, with a temp socket and storage, pulling from a
     // local registry (named in a registries.conf of the test's own: plain HTTP on 127.0.0.1).
     let reg: TestRegistry | undefined;
     let proc: ReturnType<typeof Bun.spawn> | undefined;
+    let podId = "";
+    const problems: string[] = [];
     const socket = join(work, "crio.sock");
     const runtime = criClient(socket, RuntimeServiceMethods, "RuntimeService");
     const image = criClient(socket, ImageServiceMethods, "ImageService");
@@ -211,8 +311,10 @@ describe("scripts/get", () => {
       reg = await startRegistry();
       const busybox = busyboxImage({ tag: "1.0" });
       await pushImage(reg.url, "test/busybox", busybox);
+      const ref = `${reg.host}/test/busybox:1.0`;
       writeFileSync(join(work, "registries.conf"), `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`);
       let logs = "";
+      const started = performance.now();
       proc = Bun.spawn(
         [
           crio, ...files,
@@ -223,7 +325,6 @@ describe("scripts/get", () => {
           "--registries-conf-dir", join(root, "etc/containers/registries.conf.d"),
           "--cni-config-dir", join(root, "etc/cni/net.d"),
           "--version-file", join(work, "version"), "--clean-shutdown-file", join(work, "clean.shutdown"),
-          "--log-dir", join(work, "logs"),
         ],
         { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: baseEnv() },
       );
@@ -239,6 +340,7 @@ describe("scripts/get", () => {
         15_000,
         () => `the installed daemon did not answer Version:\n${logs}`,
       );
+      console.log(`installed crio: cold start to ready (answers Version) in ${(performance.now() - started).toFixed(0)} ms`);
       const ver = await runtime.call("Version", {});
       expect(ver.runtimeName).toBe("cri-o");
       expect(ver.runtimeVersion).toBe(version);
@@ -250,19 +352,120 @@ describe("scripts/get", () => {
         10_000,
         () => `NetworkReady stayed false with the installed conflist and drop-in:\n${logs}`,
       );
-      const pulled = await image.call("PullImage", { image: { image: `${reg.host}/test/busybox:1.0` } }, 60_000);
+      console.log(`installed crio: cold start to NetworkReady in ${(performance.now() - started).toFixed(0)} ms`);
+      const pulled = await image.call("PullImage", { image: { image: ref } }, 60_000);
       expect(pulled.imageRef).toBe(busybox.configDigest.replace("sha256:", ""));
+
+      // A pod on the installed network, and a container in it.
+      const namespaceOptions = { network: NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD };
+      const podConfig = {
+        metadata: { name: `dist-${runTag}`, namespace: "default", uid: `uid-dist-${runTag}`, attempt: 0 },
+        logDirectory: join(work, "pods"),
+        linux: { cgroupParent, securityContext: { namespaceOptions } },
+      };
+      podId = (await runtime.call("RunPodSandbox", { config: podConfig }, 30_000)).podSandboxId;
+      const pod = (await runtime.call("PodSandboxStatus", { podSandboxId: podId })).status;
+      expect(pod.state).toBe(PodSandboxState.SANDBOX_READY);
+      const ip = pod.network.ip as string;
+      expect(overlaps(ip, subnet), `${ip} in ${subnet}`).toBe(true);
+      expect(existsSync(join(ipamDir, ip))).toBe(true);
+      expect(bridgePorts(bridge)).toHaveLength(1);
+      expect(listPinned(join(work, "ns"), { allNames: true })).toHaveLength(1);
+
+      const command = ["/bin/sh", "-c", "trap 'exit 0' TERM; echo hello from the installed crio; while :; do sleep 1 & wait $!; done"];
+      const ctrConfig = { metadata: { name: "hello", attempt: 0 }, image: { image: ref }, command, logPath: "hello/0.log", linux: { securityContext: { namespaceOptions } } };
+      const ctrId = (await runtime.call("CreateContainer", { podSandboxId: podId, config: ctrConfig, sandboxConfig: podConfig }, 60_000)).containerId;
+      await runtime.call("StartContainer", { containerId: ctrId }, 30_000);
+      const ctr = (await runtime.call("ContainerStatus", { containerId: ctrId })).status;
+      expect(ctr.state).toBe(ContainerState.CONTAINER_RUNNING);
+      expect(ctr.logPath).toBe(join(work, "pods", "hello/0.log"));
+      await waitFor(
+        () => existsSync(ctr.logPath) && / stdout F hello from the installed crio$/m.test(readFileSync(ctr.logPath, "utf8")),
+        10_000,
+        () => `no output in ${ctr.logPath}: ${existsSync(ctr.logPath) ? readFileSync(ctr.logPath, "utf8") : "(missing)"}\n${logs}`,
+      );
+      // The exec runs in the pod's network namespace: its eth0 has the pod's address.
+      const ex = await runtime.call("ExecSync", { containerId: ctrId, cmd: ["/bin/sh", "-c", "ls /sys/class/net; cat /proc/net/fib_trie"], timeout: 10 }, 30_000);
+      expect(ex.exitCode, Buffer.from(ex.stderr).toString()).toBe(0);
+      const out = Buffer.from(ex.stdout).toString();
+      expect(out.split("\n")).toContain("eth0");
+      expect(out).toContain(ip);
+
+      await runtime.call("StopContainer", { containerId: ctrId, timeout: 10 }, 30_000);
+      const stopped = (await runtime.call("ContainerStatus", { containerId: ctrId })).status;
+      expect(stopped.state).toBe(ContainerState.CONTAINER_EXITED);
+      expect(stopped.exitCode).toBe(0); // the trap, not SIGKILL
+      await runtime.call("RemoveContainer", { containerId: ctrId }, 30_000);
+      await runtime.call("StopPodSandbox", { podSandboxId: podId }, 30_000);
+      await runtime.call("RemovePodSandbox", { podSandboxId: podId }, 30_000);
+      expect((await runtime.call("ListContainers", {})).containers).toEqual([]);
+      expect((await runtime.call("ListPodSandbox", {})).items).toEqual([]);
+
+      // Everything of the pod's is gone: pins, address, veth, CNI cache, masquerade rules,
+      // cgroups, and conmon. Left by design: the store's home bind mount and the shared bind
+      // mounts of the <type>ns directories (as containers-storage and CRI-O's pinns make them).
+      expect(listPinned(join(work, "ns"), { allNames: true })).toEqual([]);
+      expect(existsSync(join(ipamDir, ip))).toBe(false);
+      expect(bridgePorts(bridge)).toEqual([]);
+      expect(cacheFilesOf(podId)).toEqual([]);
+      expect(natRules().filter((l) => l.includes(podId))).toEqual([]);
+      expect(cgroupDirs(cgroupParent).flatMap((d) => readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${d}/${e.name}`))).toEqual([]);
+      expect(mountsUnder(work).filter((m) => m !== join(work, "root", "overlay") && !/\/ns\/[a-z]+ns$/.test(m))).toEqual([]);
+      expect(processesMentioning(work).filter((pid) => pid !== p.pid)).toEqual([]);
       p.kill("SIGTERM");
       expect(await p.exited).toBe(0);
+      expect(processesMentioning(work)).toEqual([]);
     } finally {
+      // What the test made, or what a failure left: the pod, the daemon, leftover processes (by
+      // PID), mounts, the bridge, masquerade rules, the address directory, ip_forward, cgroups.
+      if (podId && proc?.exitCode === null) {
+        await runtime.call("RemovePodSandbox", { podSandboxId: podId }, 30_000).catch((e: Error) => problems.push(`RemovePodSandbox: ${e.message}`));
+      }
       runtime.close();
       image.close();
       if (proc && proc.exitCode === null) {
         proc.kill("SIGKILL");
         await proc.exited;
       }
+      for (const pid of processesMentioning(work)) {
+        problems.push(`process ${pid} left: ${readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ")}`);
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {}
+      }
+      for (const m of mountsUnder(work).reverse()) sh(["umount", "-l", m]);
+      if (podId) {
+        try {
+          sweepNat((l) => l.includes(podId));
+        } catch (e) {
+          problems.push(String(e));
+        }
+        for (const f of cacheFilesOf(podId)) rmSync(join(CNI_RESULTS, f), { force: true });
+      }
+      // The bridge is the test's: the installed name when none existed before, or its own.
+      if (sh(["ip", "link", "show", bridge]).exitCode === 0) sh(["ip", "link", "del", bridge]);
+      // The address directory holds host-local's lock and last-reserved files; its parents are
+      // removed only when empty (another user may have come meanwhile).
+      if (madeDirs.includes(ipamDir)) rmSync(ipamDir, { recursive: true, force: true });
+      for (const d of madeDirs.filter((d) => d !== ipamDir)) {
+        try {
+          rmdirSync(d);
+        } catch {}
+      }
+      writeFileSync("/proc/sys/net/ipv4/ip_forward", ipForwardBefore);
+      for (const d of cgroupDirs(cgroupParent)) {
+        for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) sh(["rmdir", join(d, e.name)]);
+        sh(["rmdir", d]);
+      }
+      if (clash) writeFileSync(conflistFile, conflistText);
       await reg?.stop();
     }
+    expect(problems).toEqual([]);
+    expect(mountsUnder(work)).toEqual([]);
+    expect(mountsUnder(root)).toEqual([]);
+    expect(sh(["ip", "link", "show", bridge]).exitCode).not.toBe(0);
+    expect(cgroupDirs(cgroupParent)).toEqual([]);
+    expect(madeDirs.filter((d) => existsSync(d))).toEqual([]);
 
     const u = await get(["-u"], { DESTDIR: root });
     expect(u.code, u.stderr).toBe(0);

@@ -32,7 +32,12 @@ import {
   sweepNat,
   type FakePlugins,
 } from "../../src/network/test-helpers.ts";
+import { pauseImage } from "../../scripts/lib/cri-bench.ts";
+import { pushImage } from "../lib/push.ts";
+import { startRegistry, type TestRegistry } from "../lib/registry.ts";
 import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+
+let reg: TestRegistry;
 
 const tag = Math.random().toString(16).slice(2, 8);
 const NET = `crio-kc${tag}`;
@@ -106,15 +111,22 @@ async function start(opts: { env?: Record<string, string>; extraPlugins?: string
   const config = [
     "[crio]",
     `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
+    "[crio.image]",
+    // The pods share one PID namespace, so each runs an infra container from this pause image.
+    `pause_image = "${reg.host}/test/pause:latest"`,
     "[crio.runtime]",
     'cgroup_manager = "cgroupfs"',
     `namespaces_dir = ${JSON.stringify(nsDir)}`,
+    `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
+    `container_attach_socket_dir = ${JSON.stringify(join(dir, "attach"))}`,
     'log_level = "debug"',
+    "[crio.runtime.runtimes.runc]",
+    `runtime_root = ${JSON.stringify(join(dir, "runc"))}`,
     "[crio.network]",
     `plugin_dirs = [${JSON.stringify(fake!.dir)}]`,
     "",
   ].join("\n");
-  const d = await startDaemon({ dir, config, env: opts.env });
+  const d = await startDaemon({ dir, config, env: opts.env, registriesConf: `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n` });
   daemons.push(d);
   await waitFor(
     async () => (await d.runtime.call("Status", {})).status.conditions.find((c: any) => c.type === "NetworkReady").status === true,
@@ -178,7 +190,10 @@ function natOfNet(): string[] {
  * the daemon makes shared bind mounts once and keeps (as iproute2 does for /var/run/netns).
  */
 const mountsUnder = () => {
-  const typeDirs = new Set(["netns", "ipcns", "utsns", "userns"].map((t) => join(nsDir, t)));
+  // Kept by design: the namespace type directories (shared bind mounts for the pins) and the
+  // store's private home bind mount <root>/overlay, made at its first layer mount as
+  // containers-storage does.
+  const typeDirs = new Set([...["netns", "ipcns", "utsns", "userns"].map((t) => join(nsDir, t)), join(dir, "root", "overlay")]);
   return readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
@@ -198,7 +213,22 @@ async function expectClean(d?: Daemon): Promise<void> {
     veths: veths(),
     cniCache: cniCacheFiles(),
     nat: natOfNet(),
-  }).toEqual({ storage: [], pins: [], mounts: [], cgroups: [], addresses: [], veths: [], cniCache: [], nat: [] });
+    // The infra container: nothing in the runtime's state, no conmon or pause left running.
+    runtime: existsSync(join(dir, "runc")) ? readdirSync(join(dir, "runc")) : [],
+    monitors: monitorsOfDir(),
+  }).toEqual({ storage: [], pins: [], mounts: [], cgroups: [], addresses: [], veths: [], cniCache: [], nat: [], runtime: [], monitors: [] });
+}
+
+/** conmon processes working for this test's daemon (their command lines name its directory). */
+function monitorsOfDir(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (cmd[0]?.endsWith("conmon") && cmd.some((a) => a.startsWith(`${dir}/`))) out.push(`${pid} ${cmd.join(" ")}`);
+    } catch { /* gone */ }
+  }
+  return out;
 }
 
 /** Runs a pod on `d`, checks it READY on the test network with its pins and cgroup; returns its ID. */
@@ -266,8 +296,10 @@ function podIdOnDisk(cfg: ReturnType<typeof podConfig>): string | undefined {
   return storageRecords().find((r) => r.names.some((n) => n.includes(cfg.metadata.uid)))?.id;
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   if (!realPluginsRunnable) return;
+  reg = await startRegistry();
+  await pushImage(reg.url, "test/pause", pauseImage());
   ipForwardBefore = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();
   sharedChainsBefore = hostportChainsExist();
   subnetPrefix = freeSubnetPrefix();
@@ -277,6 +309,7 @@ beforeAll(() => {
 afterAll(async () => {
   const problems: string[] = [];
   for (const d of daemons) await d.cleanup().catch((e) => problems.push(String(e)));
+  await reg?.stop();
   if (realPluginsRunnable) {
     for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
       const mp = line.split(" ")[4] ?? "";

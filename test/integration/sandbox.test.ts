@@ -100,7 +100,7 @@ function podConfig(extra: Record<string, unknown> = {}, metadata: Record<string,
     ...extra,
     linux: {
       cgroupParent: CGROUP_PARENT,
-      securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.POD, ipc: NamespaceMode.POD } },
+      securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } },
       ...(extra.linux as object | undefined),
     },
   };
@@ -318,7 +318,7 @@ describe("pod sandboxes", () => {
   });
 
   test("a host-network pod skips CNI and pins only IPC", async () => {
-    const cfg = podConfig({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.POD } } } });
+    const cfg = podConfig({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } } } });
     const { podSandboxId: id } = await e.d.runtime.call("RunPodSandbox", { config: cfg }, 30_000);
     const st = (await e.d.runtime.call("PodSandboxStatus", { podSandboxId: id })).status;
     expect(st.network.ip).toBe("");
@@ -501,7 +501,7 @@ describe("network not ready", () => {
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
     expectClean(e);
     // A host-network pod does not need it.
-    const cfg = podConfig({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.NODE } } } });
+    const cfg = podConfig({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.NODE } } } });
     const { podSandboxId: id } = await e.d.runtime.call("RunPodSandbox", { config: cfg }, 30_000);
     expect(pins(e)).toEqual([]);
     const rec = JSON.parse(readFileSync(join(userdata(e, id), "sandbox.json"), "utf8"));

@@ -26,7 +26,10 @@ function readProfile(path: string, what: string, required: boolean): string | un
 export function seccompProfiles(conf: Config, handler: string, cfg: ContainerConfig): SeccompProfileContents {
   const h = conf.runtime.runtimes[handler];
   const defaultPath = h?.seccomp_profile || conf.runtime.seccomp_profile;
-  const localhost = seccompLocalhostPath(cfg.linux?.securityContext);
+  // Privileged containers run without the requested profile (CRI-O skips seccomp setup for
+  // them), so a Localhost file they name is not read: a missing one must not fail them.
+  const sc = cfg.linux?.securityContext;
+  const localhost = sc?.privileged ? undefined : seccompLocalhostPath(sc);
   return {
     runtimeDefault: readProfile(defaultPath, "seccomp_profile", false),
     privileged: readProfile(conf.runtime.privileged_seccomp_profile, "privileged_seccomp_profile", false),

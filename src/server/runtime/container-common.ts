@@ -420,7 +420,7 @@ export function toCriStatus(rec: ContainerRecord): ContainerStatus {
     createdAt: ns(rec.createdNs),
     startedAt: ns(rec.startedNs),
     finishedAt: ns(rec.finishedNs),
-    exitCode: state === "EXITED" ? (rec.oomKilled && rec.exitCode === 0 ? 137 : (rec.exitCode ?? 0)) : 0,
+    exitCode: state === "EXITED" ? (rec.exitCode ?? 0) : 0,
     image: imageSpec(rec),
     imageRef: rec.imageRef,
     reason,

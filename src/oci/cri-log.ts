@@ -35,3 +35,33 @@ export function splitCriLog(text: string): { stdout: string; stderr: string } {
   }
   return out;
 }
+
+/**
+ * splitCriLog on raw bytes, so that output which is not UTF-8 comes back unchanged (ExecSync
+ * answers bytes). conmon never puts a newline inside a record's content.
+ */
+export function splitCriLogBytes(log: Uint8Array): { stdout: Uint8Array; stderr: Uint8Array } {
+  const parts: Record<"stdout" | "stderr", Uint8Array[]> = { stdout: [], stderr: [] };
+  const NL = new Uint8Array([0x0a]);
+  const SP = 0x20;
+  let start = 0;
+  while (start < log.length) {
+    let end = log.indexOf(0x0a, start);
+    if (end < 0) end = log.length;
+    const a = log.indexOf(SP, start);
+    const b = a < 0 || a >= end ? -1 : log.indexOf(SP, a + 1);
+    if (b > 0 && b < end) {
+      const stream = Buffer.from(log.subarray(a + 1, b)).toString("latin1");
+      const c = log.indexOf(SP, b + 1);
+      const tagEnd = c < 0 || c > end ? end : c;
+      const tag = Buffer.from(log.subarray(b + 1, tagEnd)).toString("latin1");
+      if ((stream === "stdout" || stream === "stderr") && (tag === "F" || tag === "P")) {
+        const content = tagEnd < end ? log.subarray(tagEnd + 1, end) : new Uint8Array(0);
+        parts[stream].push(content);
+        if (tag === "F") parts[stream].push(NL);
+      }
+    }
+    start = end + 1;
+  }
+  return { stdout: Buffer.concat(parts.stdout), stderr: Buffer.concat(parts.stderr) };
+}

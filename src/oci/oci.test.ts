@@ -8,6 +8,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createArgs, execSyncArgs } from "./conmon-args.ts";
+import { splitCriLogBytes } from "./cri-log.ts";
 import { splitCriLog } from "./cri-log.ts";
 import { ExitWatcher, readExitStatus, type ContainerExit } from "./exit-watcher.ts";
 import { OciError, OciRuntime, type RuntimeHandlerConfig } from "./runtime.ts";
@@ -71,6 +72,16 @@ describe("conmon-args (pure)", () => {
     const log = "2024-01-01T00:00:00.000000000Z stdout F out\n2024-01-01T00:00:00.1Z stderr P e\n"
       + "2024-01-01T00:00:00.2Z stderr F rr\n2024-01-01T00:00:00.3Z stdout F \n";
     expect(splitCriLog(log)).toEqual({ stdout: "out\n\n", stderr: "err\n" });
+    // Bytes: output that is not UTF-8 comes back unchanged; a bad record is skipped.
+    const raw = Buffer.concat([
+      Buffer.from("2024-01-01T00:00:00Z stdout P "), Buffer.from([0xff, 0xfe, 0x00]), Buffer.from("\n"),
+      Buffer.from("garbage line\n"),
+      Buffer.from("2024-01-01T00:00:01Z stdout F "), Buffer.from([0x80]), Buffer.from("\n"),
+      Buffer.from("2024-01-01T00:00:02Z stderr F\n"),
+    ]);
+    const split = splitCriLogBytes(raw);
+    expect([...split.stdout]).toEqual([0xff, 0xfe, 0x00, 0x80, 0x0a]);
+    expect([...split.stderr]).toEqual([0x0a]);
   });
 });
 
@@ -206,7 +217,7 @@ for (const handler of handlers.filter((h) => h.name === "runc" || h.probe.ok)) d
     await run(rt, id, ["sleep", "100"]);
     await rt.startContainer(id);
     const r = await rt.execSync(id, ["sh", "-c", "echo out; echo err >&2; exit 7"], { timeoutSec: 10 });
-    expect(r).toEqual({ stdout: "out\n", stderr: "err\n", exitCode: 7 });
+    expect({ ...r, stdout: Buffer.from(r.stdout).toString(), stderr: Buffer.from(r.stderr).toString() }).toEqual({ stdout: "out\n", stderr: "err\n", exitCode: 7 });
 
     const t0 = Date.now();
     const t = await rt.execSync(id, ["sleep", "10"], { timeoutSec: 1 });
@@ -232,7 +243,7 @@ for (const handler of handlers.filter((h) => h.name === "runc" || h.probe.ok)) d
     process.kill(c.monitorPid, 0); // conmon still alive
     const w = watch();
     expect(w.exits.find((e) => e.id === id)).toBeUndefined();
-    expect((await second.execSync(id, ["echo", "still here"])).stdout).toBe("still here\n");
+    expect(Buffer.from((await second.execSync(id, ["echo", "still here"])).stdout).toString()).toBe("still here\n");
     await second.killContainer(id, "KILL");
     expect((await w.next(id)).exitCode).toBe(137);
   });

@@ -9,7 +9,7 @@ import { socketpair } from "../sys/proc.ts";
 import {
   conmonEnv, conmonPidFile, createArgs, execSyncArgs, type CgroupManager,
 } from "./conmon-args.ts";
-import { splitCriLog } from "./cri-log.ts";
+import { splitCriLogBytes } from "./cri-log.ts";
 import { SyncPipeReader } from "./sync-pipe.ts";
 
 /** A failure of conmon or the OCI runtime; `stderr` holds what the tool printed. */
@@ -66,8 +66,8 @@ export interface RuntimeState {
 }
 
 export interface ExecSyncResult {
-  stdout: string;
-  stderr: string;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
   /** −1 when the command timed out (CRI-O's ExecSync answer). */
   exitCode: number;
 }
@@ -168,12 +168,12 @@ export class OciRuntime {
         release(m);
         const msg = await sync.next((m) => m.exit_code !== undefined || m.data !== undefined, deadline, "exec result")
           .catch((e: unknown) => { proc.kill("SIGKILL"); throw e; });
-        const log = existsSync(logPath) ? splitCriLog(readFileSync(logPath, "utf8")) : { stdout: "", stderr: "" };
+        const log = existsSync(logPath) ? splitCriLogBytes(readFileSync(logPath)) : { stdout: new Uint8Array(0), stderr: new Uint8Array(0) };
         await waitExit(proc, deadline).catch(() => proc.kill("SIGKILL"));
         if (!msg) throw new OciError(`exec in ${id} failed: conmon reported no exit code`, stderr());
         const code = msg.exit_code ?? msg.data ?? -1;
         if (code === -1 && msg.message?.includes(TIMED_OUT_MESSAGE)) {
-          return { stdout: log.stdout, stderr: log.stderr || TIMED_OUT_MESSAGE, exitCode: -1 };
+          return { stdout: log.stdout, stderr: log.stderr.length > 0 ? log.stderr : new TextEncoder().encode(TIMED_OUT_MESSAGE), exitCode: -1 };
         }
         if (code < 0) throw new OciError(`exec in ${id} failed: ${msg.message ?? "unknown error"}`, stderr());
         return { ...log, exitCode: code };

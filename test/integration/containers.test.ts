@@ -329,6 +329,13 @@ describe("exec, resources, logs", () => {
     const slow = await d.runtime.call("ExecSync", { containerId: id, cmd: ["/bin/sh", "-c", "echo started; sleep 30"], timeout: 1 }, 30_000);
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(slow.exitCode).toBe(-1);
+    // Bytes come back as they are, and each stream is capped at 16 MiB.
+    const bin = await d.runtime.call("ExecSync", { containerId: id, cmd: ["/bin/sh", "-c", "echo -ne '\\0377\\0376\\0000x'"], timeout: 10 }, 30_000);
+    expect([...Buffer.from(bin.stdout)]).toEqual([0xff, 0xfe, 0x00, 0x78]);
+    const big = await d.runtime.call("ExecSync", { containerId: id, cmd: ["/bin/sh", "-c", "head -c 20000000 /dev/zero"], timeout: 30 }, 60_000);
+    expect(big.exitCode).toBe(0);
+    expect(big.stdout.length).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(big.stdout.length).toBeGreaterThan(15 * 1024 * 1024);
     const ps = await d.runtime.call("ExecSync", { containerId: id, cmd: ["ps"], timeout: 10 }, 30_000);
     expect(Buffer.from(ps.stdout).toString()).not.toContain("sleep 30");
   }, 60_000);

@@ -18,11 +18,7 @@ export function execSyncHandler(ctx: ServerContext) {
     }
     const timeoutSec = req.timeout > 0n ? Number(req.timeout) : 0;
     const r = await ociFor(ctx, rec.runtimeHandler).execSync(rec.id, req.cmd, { timeoutSec });
-    const enc = new TextEncoder();
-    const cap = (s: string) => {
-      const b = enc.encode(s);
-      return b.length > MAX_OUTPUT ? b.subarray(0, MAX_OUTPUT) : b;
-    };
+    const cap = (b: Uint8Array) => (b.length > MAX_OUTPUT ? b.subarray(0, MAX_OUTPUT) : b);
     return { stdout: cap(r.stdout), stderr: cap(r.stderr), exitCode: r.exitCode };
   };
 }

@@ -9,6 +9,7 @@ import { existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, ren
 import { join } from "node:path";
 import { ContainerState, NamespaceMode } from "../../src/proto/index.ts";
 import { busyboxImage } from "../lib/images.ts";
+import { podmanOn } from "../lib/podman.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
 import { pauseImage } from "../../scripts/lib/cri-bench.ts";
@@ -269,6 +270,19 @@ describe("container lifecycle", () => {
     expect(frozen).toBe("FROZEN");
     expect((await fetch(`http://localhost/unpause/${id}`, { unix: d.socket } as RequestInit)).status).toBe(200);
     expect(readFileSync(`/sys/fs/cgroup/freezer${CGROUP_PARENT}/crio-${id}/freezer.state`, "utf8").trim()).toBe("THAWED");
+  }, 60_000);
+
+  test("podman lists the container as an external container, and not after RemoveContainer", async () => {
+    const pod = await runPod();
+    const id = await create(pod, "seen-by-podman", ["/bin/sleep", "1000"]);
+    const podman = podmanOn(dir, d.root, d.runroot);
+    const list = JSON.parse(await podman.must(["ps", "-a", "--external", "--format", "json"])) as Array<{ Id: string; Names: string[]; IsExternal?: boolean; Image?: string }>;
+    const mine = list.find((c) => c.Id === id);
+    expect(mine).toBeDefined();
+    expect(mine!.Names).toEqual([`k8s_seen-by-podman_${pod.config.metadata.name}_default_${pod.config.metadata.uid}_0`]);
+    await d.runtime.call("RemoveContainer", { containerId: id });
+    const after = JSON.parse(await podman.must(["ps", "-a", "--external", "--format", "json"])) as Array<{ Id: string }>;
+    expect(after.some((c) => c.Id === id)).toBe(false);
   }, 60_000);
 
   test("list filters: id prefix, state, pod sandbox, labels", async () => {

@@ -1,10 +1,10 @@
-// Shared pieces of the CRI benchmarks (scripts/bench-pods; meant for a later bench-containers):
+// Shared pieces of the CRI benchmarks (scripts/bench-pods, scripts/bench-containers):
 //   - a cleanup stack, run in reverse on normal exit, on an error and on SIGINT/SIGTERM/SIGHUP;
 //   - scratch directories, process trees, /proc memory readings;
 //   - one CNI network (Debian's bridge + host-local + portmap + loopback, the conflist of
 //     test/integration/sandbox.test.ts) that every daemon of a run is given, byte for byte;
 //   - this crio and containerd (Debian's package, its CRI plugin) started on scratch roots, both
-//     with cgroupfs, and the same CriDaemon face for both;
+//     with cgroupfs and runc under a runc root of their own, and the same CriDaemon face for both;
 //   - containerd's sandbox ("pause") image, built here and served by a local registry;
 //   - latency statistics and a runner that keeps N requests in flight.
 // Nothing here asserts: the benchmarks print numbers.
@@ -209,6 +209,16 @@ export function pssMiB(pid: number): number {
   }
 }
 
+/** CPU time (user + system) `pid` has used so far, ms (clock ticks of 10 ms: USER_HZ is 100 on Linux). */
+export function procCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 export function loadavg(): string {
   return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 }
@@ -258,6 +268,8 @@ export function percentile(xs: number[], p: number): number {
 export interface Phase {
   /** Per-request latency, ms, in completion order. */
   ms: number[];
+  /** Latency of call i, ms (to pair phases over the same objects: create i + start i). */
+  byIndex: number[];
   /** From the first request sent to the last answer, ms. */
   wallMs: number;
 }
@@ -268,6 +280,7 @@ export interface Phase {
  */
 export async function runPhase(count: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<Phase> {
   const ms: number[] = [];
+  const byIndex: number[] = new Array<number>(count).fill(NaN);
   let next = 0;
   const t0 = performance.now();
   const worker = async () => {
@@ -275,11 +288,13 @@ export async function runPhase(count: number, concurrency: number, fn: (i: numbe
       const i = next++;
       const t = performance.now();
       await fn(i);
-      ms.push(performance.now() - t);
+      const took = performance.now() - t;
+      ms.push(took);
+      byIndex[i] = took;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  return { ms, wallMs: performance.now() - t0 };
+  return { ms, byIndex, wallMs: performance.now() - t0 };
 }
 
 export const fmt = (x: number, digits = 1, width = 7) => (Number.isFinite(x) ? x.toFixed(digits) : "-").padStart(width);
@@ -421,23 +436,62 @@ export function createBenchNetwork(top: string, tag: string): BenchNetwork {
   return { name, bridge, subnet, conflist };
 }
 
-/** Removes every cgroup directory named `parent` (and below) in each hierarchy, deepest first. */
-export function removeCgroupParent(parent: string): void {
-  const rm = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rm(join(dir, e.name));
-    try {
-      rmdirSync(dir);
-    } catch (err) {
-      console.error(`cleanup: rmdir ${dir}: ${err instanceof Error ? err.message : String(err)}`);
-    }
+/**
+ * Removes every cgroup directory named `parent` (and below) in each hierarchy, deepest first.
+ * Processes still in them (what a killed runc or daemon left: a `runc init` mid-create, say) are
+ * SIGKILLed first, and given up to 2 s to leave.
+ */
+export async function removeCgroupParent(parent: string): Promise<void> {
+  const dirs: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
+    dirs.push(dir); // children before their parent
   };
   for (const h of readdirSync("/sys/fs/cgroup")) {
     const d = join("/sys/fs/cgroup", h, parent);
-    if (existsSync(d)) rm(d);
+    if (existsSync(d)) walk(d);
+  }
+  const procs = () =>
+    dirs.flatMap((d) => {
+      try {
+        return readFileSync(join(d, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
+  const left = [...new Set(procs())];
+  if (left.length > 0) {
+    console.error(`cleanup: killing ${left.length} process(es) left in cgroup ${parent}`);
+    killPids(left);
+    const deadline = Date.now() + 2000;
+    while (procs().length > 0 && Date.now() < deadline) await Bun.sleep(20);
+  }
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch (err) {
+      console.error(`cleanup: rmdir ${d}: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 }
 
 // ---------------------------------------------------------------- the daemons
+
+/** `runc delete --force` of every container under runc root `root` (and, with `nested`, its subdirectories: containerd's namespaces). */
+export function deleteRuncContainers(root: string, nested = false): number {
+  if (!existsSync(root)) return 0;
+  const runc = Bun.which("runc") ?? "runc";
+  let n = 0;
+  for (const r of nested ? readdirSync(root).map((ns) => join(root, ns)) : [root]) {
+    // A container caught mid-create has no state to load yet: runc list says so on stderr.
+    const ids = spawnSync(runc, ["--root", r, "list", "-q"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).stdout?.split("\n").filter(Boolean) ?? [];
+    for (const id of ids) {
+      spawnSync(runc, ["--root", r, "delete", "--force", id], { stdio: "ignore" });
+      n++;
+    }
+  }
+  return n;
+}
 
 export interface CriDaemon {
   name: string;
@@ -446,7 +500,7 @@ export interface CriDaemon {
   logFile: string;
   runtime: CriClient;
   image: CriClient;
-  /** Per-pod processes the daemon keeps outside itself (containerd's shims); empty for crio. */
+  /** Monitor processes the daemon keeps outside itself: containerd's shims (one per pod), crio's conmons (one per container). */
   helperPids(): number[];
   /** Stops and removes every pod left, then stops the daemon and removes what it left behind. */
   stop(): Promise<void>;
@@ -504,7 +558,7 @@ function daemonStopper(name: string, runtime: CriClient, image: CriClient, stopP
 
 /**
  * This crio (`binary`) on a scratch root: its own config with every path it writes inside the
- * scratch dir, cgroupfs, the bench network (if given) and plugins from PLUGIN_DIR, and a
+ * scratch dir (runc's root too), cgroupfs, the bench network (if given) and plugins from PLUGIN_DIR, and a
  * registries.conf that knows only `registryHost`. drop_infra_ctr keeps its default (true): pods
  * that share no PID namespace get no pause container, as CRI-O users get by default.
  */
@@ -512,6 +566,8 @@ export async function startCrio(binary: string, opts: DaemonOptions, configExtra
   const dir = scratch(opts.top, "crio-");
   const socket = join(dir, "crio.sock");
   const netDir = join(dir, "net.d");
+  const exitsDir = join(dir, "run", "exits");
+  const runcRoot = join(dir, "runc");
   mkdirSync(netDir);
   mkdirSync(join(dir, "registries.conf.d"));
   mkdirSync(join(dir, "crio.conf.d"));
@@ -529,8 +585,10 @@ export async function startCrio(binary: string, opts: DaemonOptions, configExtra
       "[crio.runtime]",
       'cgroup_manager = "cgroupfs"',
       `namespaces_dir = ${q(join(dir, "ns"))}`,
-      `container_exits_dir = ${q(join(dir, "run", "exits"))}`,
+      `container_exits_dir = ${q(exitsDir)}`,
       `container_attach_socket_dir = ${q(join(dir, "run"))}`,
+      "[crio.runtime.runtimes.runc]",
+      `runtime_root = ${q(runcRoot)}`,
       "[crio.network]",
       `network_dir = ${q(netDir)}`,
       `plugin_dirs = [${q(PLUGIN_DIR)}]`,
@@ -555,7 +613,17 @@ export async function startCrio(binary: string, opts: DaemonOptions, configExtra
   const stopProc = track("crio", proc, 15_000);
   const runtime = criClient(socket, RuntimeServiceMethods, "RuntimeService");
   const image = criClient(socket, ImageServiceMethods, "ImageService");
-  const stop = daemonStopper("crio", runtime, image, stopProc, () => void unmountUnder(dir));
+  // conmon daemonizes (its parent is init): its command line names the exits dir (--exit-dir).
+  const conmons = () => pidsWithArg(exitsDir);
+  const leftovers = () => {
+    // Normally RemovePodSandbox took every container; this is for a daemon that died mid-run.
+    const n = deleteRuncContainers(runcRoot);
+    const left = conmons();
+    killPids(left);
+    if (n + left.length > 0) console.error(`cleanup: deleted ${n} runc container(s) and killed ${left.length} conmon(s) left by crio`);
+    unmountUnder(dir);
+  };
+  const stop = daemonStopper("crio", runtime, image, stopProc, leftovers);
   try {
     await waitUntil("crio", 30_000, async () => {
       if (proc.exitCode !== null) throw new Error(`crio exited with ${proc.exitCode}: see ${logFile}\n${tail(logFile)}`);
@@ -571,7 +639,7 @@ export async function startCrio(binary: string, opts: DaemonOptions, configExtra
     await stop();
     throw err;
   }
-  return { name: "crio", pid: proc.pid, dir, logFile, runtime, image, helperPids: () => [], stop };
+  return { name: "crio", pid: proc.pid, dir, logFile, runtime, image, helperPids: conmons, stop };
 }
 
 /**
@@ -664,14 +732,7 @@ export async function startContainerd(binary: string, opts: DaemonOptions & { sa
         }
       }
     }
-    if (existsSync(runcRoot)) {
-      const runc = Bun.which("runc") ?? "runc";
-      for (const ns of readdirSync(runcRoot)) {
-        const root = join(runcRoot, ns);
-        const ids = spawnSync(runc, ["--root", root, "list", "-q"], { encoding: "utf8" }).stdout?.split("\n").filter(Boolean) ?? [];
-        for (const id of ids) spawnSync(runc, ["--root", root, "delete", "--force", id], { stdio: "ignore" });
-      }
-    }
+    deleteRuncContainers(runcRoot, true);
     const left = shims();
     killPids(left);
     if (left.length > 0) console.error(`cleanup: killed ${left.length} containerd shim(s)`);

@@ -247,7 +247,9 @@ describe("pinNamespaces", () => {
       unpinNamespaces(paths);
     };
     cycle(); // the first pin may create and share-mount the <type>ns directories
-    const mounts = readMountInfo().length;
+    // Only this test's mounts count: other processes on the machine mount and unmount meanwhile.
+    const ours = () => readMountInfo().filter((m) => m.mountPoint.startsWith(`${dir}/`) || m.mountPoint === dir).length;
+    const mounts = ours();
     const fds = fdCount();
     const nsFds = pinFds();
     for (let i = 0; i < 200; i++) {
@@ -255,7 +257,7 @@ describe("pinNamespaces", () => {
       // No thread (a JIT worker, a GC helper) may be born inside a pod's namespaces.
       if (i % 20 === 0) expect(straysFromHost()).toEqual([]);
     }
-    expect(readMountInfo().length).toBe(mounts);
+    expect(ours()).toBe(mounts);
     expect(pinFds()).toEqual(nsFds);
     // Other threads may hold a few more or fewer meanwhile; a leak would be hundreds.
     expect(fdCount()).toBeLessThan(fds + 10);

@@ -48,8 +48,9 @@ export interface CreateContainerOptions {
   /** container_create_timeout: how long to wait for conmon to report the container's pid. */
   timeoutMs?: number;
   /**
-   * Called with conmon's pid before it is told to start (CRI-O moves conmon into its cgroup,
-   * `crio-conmon-<id>` or a systemd scope, at that point). Left to the cgroup manager.
+   * Called with the daemonized conmon's pid while the runtime creates the container (CRI-O
+   * moves conmon into its cgroup, `crio-conmon-<id>` or a systemd scope). The create fails if
+   * it fails. Left to the cgroup manager.
    */
   moveMonitor?: (monitorPid: number) => Promise<void> | void;
 }
@@ -93,21 +94,30 @@ export class OciRuntime {
     const deadline = Date.now() + (o.timeoutMs ?? 240_000);
     const m = spawnMonitor(c, args, o.bundleDir);
     const { proc, sync, stderr } = m;
+    let placing: Promise<void> | undefined;
     try {
-      await o.moveMonitor?.(proc.pid);
       release(m);
-      // conmon double-forks: its first process exits once the monitor is daemonized.
+      // conmon double-forks: its first process exits once the monitor is daemonized and its pid
+      // is in the pidfile.
       await waitExit(proc, deadline);
+      const monitorPid = readPidFile(conmonPidFile(o.bundleDir));
+      // The monitor goes into its cgroup while the runtime creates the container: the cgroup
+      // migration (milliseconds on cgroup v1) overlaps `runtime create` instead of adding to it.
+      // Only the short-lived `runtime create` child stays outside; the container's init is
+      // placed by the runtime itself.
+      if (monitorPid !== undefined) placing = Promise.resolve(o.moveMonitor?.(monitorPid));
+      placing?.catch(() => {}); // awaited below; a rejection before then must not go unhandled
       const msg = await sync.next((m) => m.pid !== undefined || m.data !== undefined, deadline, "create result");
+      await placing;
       const pid = msg?.pid ?? msg?.data;
       if (pid === undefined || pid < 0) {
         const why = msg?.message ?? `conmon exited without reporting a pid (exit status ${proc.exitCode})`;
         throw new OciError(`container create failed: ${why}`, stderr());
       }
-      const monitorPid = Number.parseInt(readFileSync(conmonPidFile(o.bundleDir), "utf8").trim(), 10);
-      if (!Number.isInteger(monitorPid) || monitorPid <= 0) throw new OciError("bad conmon pidfile");
+      if (monitorPid === undefined) throw new OciError("conmon wrote no valid pidfile", stderr());
       return { pid, monitorPid };
     } catch (err) {
+      await placing?.catch(() => {});
       if (proc.exitCode === null) proc.kill("SIGKILL");
       // CRI-O's cleanup on a failed create: delete whatever the runtime may have made.
       await this.runtimeCommand(["delete", "--force", o.id]).catch(() => {});
@@ -142,9 +152,10 @@ export class OciRuntime {
    * from the CRI-format log conmon writes. With timeoutSec > 0 conmon kills the process when it
    * runs longer and the result is exit code −1, as CRI-O reports it.
    */
-  async execSync(id: string, cmd: string[], opts: { timeoutSec?: number; terminal?: boolean } = {}): Promise<ExecSyncResult> {
-    const st = await this.state(id);
-    const spec = JSON.parse(readFileSync(join(st.bundle, "config.json"), "utf8")) as { process?: Record<string, unknown> };
+  async execSync(id: string, cmd: string[], opts: { timeoutSec?: number; terminal?: boolean; bundleDir?: string } = {}): Promise<ExecSyncResult> {
+    // The caller usually knows the bundle; asking the runtime costs a process.
+    const bundle = opts.bundleDir ?? (await this.state(id)).bundle;
+    const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8")) as { process?: Record<string, unknown> };
     const dir = mkdtempSync(join(tmpdir(), "crio-exec-"));
     try {
       const processSpecPath = join(dir, "exec-process.json");
@@ -262,6 +273,15 @@ async function waitExit(proc: Monitor["proc"], deadline: number): Promise<number
     return await Promise.race([proc.exited, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+function readPidFile(path: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(path, "utf8").trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -13,6 +13,7 @@ const fns = bindLibc({
   opendir: { args: [FFIType.cstring], returns: FFIType.ptr },
   readdir: { args: [FFIType.ptr], returns: FFIType.ptr },
   closedir: { args: [FFIType.ptr], returns: FFIType.i32 },
+  statx: { args: [FFIType.i32, FFIType.cstring, FFIType.i32, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
 });
 
 export const MNT_DETACH = 2;
@@ -168,8 +169,28 @@ export function mountPoints(): string[] {
   return out;
 }
 
-/** Whether `path` (absolute, clean) is a mount point (mount.Mounted). */
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const STATX_BASIC_STATS = 0x7ff;
+const STATX_ATTR_MOUNT_ROOT = 0x2000n;
+/** struct statx: stx_attributes at 8, stx_attributes_mask at 56 (linux/stat.h). */
+const STATX_SIZE = 256;
+
+/**
+ * Whether `path` (absolute, clean) is a mount point (mount.Mounted). statx's
+ * STATX_ATTR_MOUNT_ROOT answers without reading the mount table (Linux ≥ 5.8, bind mounts of a
+ * directory onto itself included); older kernels fall back to /proc/self/mountinfo.
+ */
 export function isMountPoint(path: string): boolean {
+  const buf = new Uint8Array(STATX_SIZE);
+  const rc = fns.statx(AT_FDCWD, ptr(cstr(path)), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, ptr(buf));
+  if (rc === 0) {
+    const view = new DataView(buf.buffer);
+    const mask = view.getBigUint64(56, true);
+    if (mask & STATX_ATTR_MOUNT_ROOT) return (view.getBigUint64(8, true) & STATX_ATTR_MOUNT_ROOT) !== 0n;
+  } else if (errno() === 2 /* ENOENT */) {
+    return false;
+  }
   return mountPoints().includes(path);
 }
 

@@ -238,6 +238,18 @@ describe("container lifecycle", () => {
     const pid = JSON.parse((await status(id, true)).info.info).pid;
     expect(pid).toBeGreaterThan(0);
     expect(existsSync(`/proc/${pid}`)).toBe(true);
+    // conmon runs in its own cgroup beside the pod's containers (monitor_cgroup "pod" under cgroupfs).
+    const monitor = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).find((p) => {
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+        return argv[0]?.endsWith("conmon") && argv.includes(id) && !argv.includes("-e");
+      } catch {
+        return false;
+      }
+    });
+    expect(monitor).toBeDefined();
+    expect(readFileSync(`/proc/${monitor}/cgroup`, "utf8")).toContain(`:memory:${CGROUP_PARENT}/crio-conmon-${id}\n`);
+    expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toContain(`:memory:${CGROUP_PARENT}/crio-${id}\n`);
     await d.runtime.call("RemoveContainer", { containerId: id }, 60_000);
     await waitFor(() => !existsSync(`/proc/${pid}`), 5000, () => `pid ${pid} still alive after remove`);
     const again = await create(pod, "named", ["/bin/true"]);

@@ -17,7 +17,7 @@ export function execSyncHandler(ctx: ServerContext) {
       throw new FailedPreconditionError(`container ${rec.id} is not running: cannot exec in it`);
     }
     const timeoutSec = req.timeout > 0n ? Number(req.timeout) : 0;
-    const r = await ociFor(ctx, rec.runtimeHandler).execSync(rec.id, req.cmd, { timeoutSec });
+    const r = await ociFor(ctx, rec.runtimeHandler).execSync(rec.id, req.cmd, { timeoutSec, bundleDir: rec.bundleDir });
     const cap = (b: Uint8Array) => (b.length > MAX_OUTPUT ? b.subarray(0, MAX_OUTPUT) : b);
     return { stdout: cap(r.stdout), stderr: cap(r.stderr), exitCode: r.exitCode };
   };

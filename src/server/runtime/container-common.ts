@@ -318,9 +318,14 @@ export async function restoreContainers(ctx: ServerContext): Promise<number> {
 
 async function dropHalfMade(ctx: ServerContext, c: StorageContainer): Promise<void> {
   let handler = ctx.config.runtime.default_runtime;
+  let cgroupsPath: string | undefined;
   try {
-    const spec = JSON.parse(readFileSync(join(await ctx.store.containerDirectory(c.id), "config.json"), "utf8")) as { annotations?: Record<string, string> };
+    const spec = JSON.parse(readFileSync(join(await ctx.store.containerDirectory(c.id), "config.json"), "utf8")) as {
+      annotations?: Record<string, string>;
+      linux?: { cgroupsPath?: string };
+    };
     handler = spec.annotations?.["io.kubernetes.cri-o.RuntimeHandler"] || handler;
+    cgroupsPath = spec.linux?.cgroupsPath;
   } catch { /* no spec written yet: nothing was given to the runtime */ }
   try {
     await ociFor(ctx, handler).deleteContainer(c.id, true);
@@ -330,6 +335,10 @@ async function dropHalfMade(ctx: ServerContext, c: StorageContainer): Promise<vo
   if (existsSync(pidFile)) {
     const pid = Number.parseInt(readFileSync(pidFile, "utf8").trim(), 10);
     await waitMonitorGone({ monitorPid: pid });
+  }
+  // conmon's own cgroup (cgroupfs: <parent>/crio-conmon-<id> beside <parent>/crio-<id>).
+  if (cgroupsPath !== undefined && ctx.cgroups().name === "cgroupfs" && cgroupsPath.endsWith(`/crio-${c.id}`)) {
+    await releaseMonitorCgroup(ctx, { id: c.id, runtimeHandler: handler, cgroupParent: cgroupsPath.slice(0, -`/crio-${c.id}`.length) || "/" });
   }
   ctx.exits.forget(c.id);
   await ctx.store.unmount(c.id, true).catch(() => {});

@@ -52,6 +52,22 @@ export function parseMinMemory(s: string): number | undefined {
   return unit === undefined ? undefined : Math.floor(Number(m[1]) * unit);
 }
 
+/**
+ * TEST ONLY (test/integration/containers-crash.test.ts): points of create() at which a daemon
+ * started with CRIO_TEST_KILL_AT=<step> SIGKILLs itself. Each names the step just finished.
+ */
+export const CONTAINER_CRASH_STEPS = [
+  "ctr-storage", // the storage container exists
+  "ctr-mount", // its rootfs is mounted
+  "ctr-spec", // config.json written
+  "ctr-created", // conmon runs and the runtime has the container (created, not started)
+  "ctr-record", // container.json written
+] as const;
+const KILL_AT = process.env.CRIO_TEST_KILL_AT;
+function crashPoint(step: (typeof CONTAINER_CRASH_STEPS)[number]): void {
+  if (KILL_AT === step) process.kill(process.pid, "SIGKILL");
+}
+
 /** CRI-O's annotation asking for host devices (admitted by a handler's allowed_annotations). */
 const DEVICES_ANNOTATION = "devices.crio.io";
 
@@ -121,10 +137,12 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
       }),
     });
     undo.push({ what: "storage container", fn: () => ctx.store.deleteContainer(id) });
+    crashPoint("ctr-storage");
     const persistDir = await ctx.store.containerDirectory(id);
     const bundleDir = await ctx.store.containerRunDirectory(id);
     const mountPoint = await ctx.store.mount(id);
     undo.push({ what: "rootfs mount", fn: async () => void (await ctx.store.unmount(id, true)) });
+    crashPoint("ctr-mount");
 
     for (const m of cfg.mounts) {
       if (!existsSync(m.hostPath)) {
@@ -243,6 +261,7 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
     const specText = JSON.stringify(spec);
     writeFileSync(join(bundleDir, "config.json"), specText, { mode: 0o600 });
     await atomicWriteFile(join(persistDir, "config.json"), specText, 0o600);
+    crashPoint("ctr-spec");
 
     const monitorCgroup = monitorCgroupOf(ctx, handler);
     // Undone after the runtime's container (undo runs newest first): conmon must be gone first.
@@ -274,6 +293,7 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
         await oci.deleteContainer(id, true).catch(() => {});
       },
     });
+    crashPoint("ctr-created");
 
     const rec: ContainerRecord = {
       version: 1,
@@ -310,6 +330,7 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
       monitorPid: created.monitorPid,
     };
     await ctx.containers.persist(rec);
+    crashPoint("ctr-record");
     return rec;
   } catch (err) {
     for (const u of undo.reverse()) {

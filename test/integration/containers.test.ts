@@ -5,7 +5,7 @@
 // tests cover networking) unless a test says otherwise.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, renameSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync, readdirSync, readlinkSync, readFileSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ContainerState, NamespaceMode } from "../../src/proto/index.ts";
 import { busyboxImage } from "../lib/images.ts";
@@ -454,6 +454,54 @@ describe("infra container (pod-level PID namespace)", () => {
     await waitFor(async () => (await d.runtime.call("PodSandboxStatus", { podSandboxId: pod.id })).status.state === 1, 5000, () => "pod stayed READY");
     await d.runtime.call("StopPodSandbox", { podSandboxId: pod.id }, 60_000);
     await d.runtime.call("RemovePodSandbox", { podSandboxId: pod.id }, 60_000);
+  }, 60_000);
+});
+
+describe("namespaces and mounts", () => {
+  test("pid TARGET joins another container's PID namespace; pid NODE sees the host's", async () => {
+    const pod = await runPod();
+    const a = await create(pod, "target", ["/bin/sleep", "1003"]);
+    await d.runtime.call("StartContainer", { containerId: a });
+    const b = await create(pod, "joiner", ["/bin/sleep", "1004"], {
+      linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.TARGET, targetId: a } } },
+    });
+    await d.runtime.call("StartContainer", { containerId: b });
+    const ps = Buffer.from((await d.runtime.call("ExecSync", { containerId: b, cmd: ["ps", "-o", "args"], timeout: 10 }, 30_000)).stdout).toString();
+    expect(ps).toContain("sleep 1003");
+    expect(ps).toContain("sleep 1004");
+    const node = await create(pod, "host-pid", ["/bin/sleep", "1005"], {
+      linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.NODE } } },
+    });
+    await d.runtime.call("StartContainer", { containerId: node });
+    const pid = JSON.parse((await status(node, true)).info.info).pid;
+    expect(readlinkSync(`/proc/${pid}/ns/pid`)).toBe(readlinkSync("/proc/self/ns/pid"));
+    // A target that is not running is refused.
+    const err = await d.runtime.call("CreateContainer", {
+      podSandboxId: pod.id,
+      config: ctrConfig("bad-target", ["/bin/true"], { linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.TARGET, targetId: "f".repeat(64) } } } }),
+      sandboxConfig: pod.config,
+    }).catch((e) => e);
+    expect(err.code).toBe(grpc.status.NOT_FOUND);
+  }, 60_000);
+
+  test("recursive read-only bind mount: submounts are read-only too", async () => {
+    const src = join(dir, `rro-${tag}`);
+    mkdirSync(join(src, "sub"), { recursive: true });
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "tmpfs", join(src, "sub")]).exitCode).toBe(0);
+    try {
+      const pod = await runPod();
+      const mounts = (recursiveReadOnly: boolean) => [{ containerPath: "/data", hostPath: src, readonly: true, recursiveReadOnly, propagation: 0 }];
+      const run = async (name: string, rro: boolean) => {
+        const id = await create(pod, name, ["/bin/sh", "-c", "touch /data/sub/x && echo writable || echo refused"], { mounts: mounts(rro) });
+        await d.runtime.call("StartContainer", { containerId: id });
+        const s = await waitExited(id);
+        return readFileSync(s.logPath, "utf8");
+      };
+      expect(await run("ro-only", false)).toContain("writable"); // plain read-only leaves submounts writable
+      expect(await run("rro", true)).toContain("refused");
+    } finally {
+      Bun.spawnSync(["umount", "-l", join(src, "sub")]);
+    }
   }, 60_000);
 });
 

@@ -14,7 +14,7 @@ import { atomicWriteFile } from "../../storage/atomic.ts";
 import { O_RDONLY, openInRoot } from "../../sys/fsat.ts";
 import type { ServerContext } from "../context.ts";
 import { monitorCgroupOf, ociFor, releaseMonitorCgroup } from "./container-common.ts";
-import { apparmorEnabled, deviceFacts, hooks, hostDevices, seccompProfiles } from "./spec-inputs.ts";
+import { apparmorEnabled, deviceFacts, hooks, hostDevices, seccompProfiles, selinuxEnabled } from "./spec-inputs.ts";
 import { hostFacts } from "./host-facts.ts";
 
 /** CRI-O's annotation keys on the spec (pkg/annotations), so a restart or `crio status` can tell. */
@@ -169,8 +169,9 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
     host.storageRoot = conf.root;
     host.containerMinMemory = parseMinMemory(h.container_min_memory);
     host.apparmorEnabled = apparmorEnabled();
-    // SELinux labels are not allocated here yet: containers run without SELinux labels.
-    host.selinuxEnabled = false;
+    // With `selinux = true` on an SELinux host the request's selinux_options are passed through
+    // (a complete user:role:type:level); labels are not allocated here yet (no MCS pairs).
+    host.selinuxEnabled = conf.runtime.selinux && selinuxEnabled();
     const deviceAnnotation = annotationAllowed(h.allowed_annotations, DEVICES_ANNOTATION) ? cfg.annotations[DEVICES_ANNOTATION] : undefined;
     host.devices = deviceFacts(conf, cfg, deviceAnnotation);
     if (privileged && !h.privileged_without_host_devices) host.hostDevices = hostDevices();

@@ -118,3 +118,8 @@ export function apparmorEnabled(): boolean {
   }
   return apparmor;
 }
+
+/** The kernel runs SELinux (selinuxfs is mounted). */
+export function selinuxEnabled(): boolean {
+  return existsSync("/sys/fs/selinux/enforce");
+}

@@ -7,6 +7,8 @@ import { newCgroupManager, type CgroupManager } from "../cgroups/index.ts";
 import type { SandboxIndex } from "../state/sandboxes.ts";
 import { ContainerIndex } from "../state/containers.ts";
 import { ContainerExits } from "./runtime/container-common.ts";
+import { ContainerEventBus } from "./runtime/container-events.ts";
+import { ContainerEventType } from "../proto/index.ts";
 import type { Store } from "../storage/index.ts";
 import type { CrioInfo } from "./http.ts";
 
@@ -21,6 +23,8 @@ export class ServerContext {
   readonly containers: ContainerIndex;
   /** Exit files of container_exits_dir (its path is not reloadable). */
   readonly exits: ContainerExits;
+  /** GetContainerEvents streams (enable_pod_events). */
+  readonly events: ContainerEventBus;
   private cgroupManager: CgroupManager | undefined;
 
   constructor(
@@ -33,6 +37,8 @@ export class ServerContext {
     this.images = images(this);
     this.containers = new ContainerIndex(store);
     this.exits = new ContainerExits(this.containers, config.runtime.container_exits_dir);
+    this.events = new ContainerEventBus(this);
+    this.exits.onExit = (rec) => this.events.emit(rec.id, ContainerEventType.CONTAINER_STOPPED_EVENT, rec.sandboxId);
   }
 
   /** The cgroup manager cgroup_manager names (made on first use; it is not reloadable). */

@@ -149,6 +149,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       stopping = true;
       log.info(`Received ${signal}, shutting down gracefully`);
       notify("STOPPING=1");
+      ctx.events.close(); // long-lived GetContainerEvents streams end so the drain can finish
       netServer.close();
       httpServer.close();
       httpServer.closeIdleConnections();

@@ -32,6 +32,7 @@ function config(dir: string): string {
     "[crio.image]",
     `pause_image = "${reg.host}/test/pause:latest"`,
     "[crio.runtime]",
+    "enable_pod_events = true",
     'cgroup_manager = "cgroupfs"',
     `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
     `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
@@ -454,6 +455,41 @@ describe("infra container (pod-level PID namespace)", () => {
     await waitFor(async () => (await d.runtime.call("PodSandboxStatus", { podSandboxId: pod.id })).status.state === 1, 5000, () => "pod stayed READY");
     await d.runtime.call("StopPodSandbox", { podSandboxId: pod.id }, 60_000);
     await d.runtime.call("RemovePodSandbox", { podSandboxId: pod.id }, 60_000);
+  }, 60_000);
+});
+
+describe("GetContainerEvents (enable_pod_events)", () => {
+  test("a stream sees CREATED, STARTED, STOPPED, DELETED for pods and containers, with the pod's statuses", async () => {
+    const events: any[] = [];
+    const call = (d.runtime.raw as any).GetContainerEvents({}) as grpc.ClientReadableStream<any>;
+    const ended = new Promise<void>((resolve) => {
+      call.on("data", (e) => events.push(e));
+      call.on("error", () => resolve());
+      call.on("end", () => resolve());
+    });
+    await Bun.sleep(100); // the stream is registered
+    const pod = await runPod();
+    const id = await create(pod, "evented", ["/bin/sh", "-c", "sleep 0.2; exit 4"]);
+    await d.runtime.call("StartContainer", { containerId: id });
+    await waitExited(id);
+    await d.runtime.call("RemoveContainer", { containerId: id });
+    await d.runtime.call("StopPodSandbox", { podSandboxId: pod.id }, 30_000);
+    await d.runtime.call("RemovePodSandbox", { podSandboxId: pod.id }, 30_000);
+    await waitFor(() => events.some((e) => e.containerId === pod.id && e.containerEventType === 3), 5000, () => `events: ${JSON.stringify(events.map((e) => [e.containerId.slice(0, 6), e.containerEventType]))}`);
+    call.cancel();
+    await ended;
+    const seq = events.filter((e) => e.containerId === id || e.containerId === pod.id).map((e) => `${e.containerId === id ? "ctr" : "pod"}:${e.containerEventType}`);
+    expect(seq).toEqual(["pod:0", "pod:1", "ctr:0", "ctr:1", "ctr:2", "ctr:3", "pod:2", "pod:3"]);
+    const stopped = events.find((e) => e.containerId === id && e.containerEventType === 2);
+    expect(stopped.podSandboxStatus.id).toBe(pod.id);
+    expect(stopped.containersStatuses.find((c: any) => c.id === id).exitCode).toBe(4);
+    expect(Number(stopped.createdAt)).toBeGreaterThan(0);
+    // PodSandboxStatus carries the containers' statuses and a timestamp with enable_pod_events.
+    const pod2 = await runPod();
+    const c2 = await create(pod2, "listed", ["/bin/true"]);
+    const st = await d.runtime.call("PodSandboxStatus", { podSandboxId: pod2.id });
+    expect(st.containersStatuses.map((c: any) => c.id)).toEqual([c2]);
+    expect(Number(st.timestamp)).toBeGreaterThan(0);
   }, 60_000);
 });
 

@@ -27,6 +27,7 @@ const IMPLEMENTED = new Set([
   "ExecSync",
   "UpdateContainerResources",
   "ReopenContainerLog",
+  "GetContainerEvents",
 ]);
 
 describe("daemon with a config file", () => {
@@ -88,6 +89,12 @@ describe("daemon with a config file", () => {
   test("UpdateRuntimeConfig accepts kubelet's pod CIDR", async () => {
     const r = await d.runtime.call("UpdateRuntimeConfig", { runtimeConfig: { networkConfig: { podCidr: "10.88.0.0/16" } } });
     expect(r).toEqual({});
+  });
+
+  test("GetContainerEvents ends at once, without events, while enable_pod_events is off (CRI-O's default)", async () => {
+    const t0 = Date.now();
+    expect(await d.runtime.stream("GetContainerEvents", {}, 5000)).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   test("every other RuntimeService RPC answers UNIMPLEMENTED naming itself", async () => {

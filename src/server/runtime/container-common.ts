@@ -7,6 +7,7 @@ import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError } 
 import { log } from "../../log.ts";
 import { ExitWatcher, OciRuntime, readExitFile, readExitStatus, type ContainerExit } from "../../oci/index.ts";
 import {
+  ContainerEventType,
   ContainerState,
   Signal,
   SignalName,
@@ -118,6 +119,8 @@ export function monitorCgroupOf(ctx: ServerContext, handler: string): string {
 export class ContainerExits {
   private watcher: ExitWatcher | undefined;
   private readonly waiters = new Map<string, Array<() => void>>();
+  /** Called once per container exit recorded (the STOPPED event). */
+  onExit?: (rec: ContainerRecord) => void;
 
   constructor(private readonly containers: ContainerIndex, readonly exitsDir: string) {}
 
@@ -141,6 +144,7 @@ export class ContainerExits {
       markExited(rec, e.exitCode, e.finishedAt);
       await this.containers.persist(rec).catch((err: unknown) => log.error("cannot save a container's exit", { id: rec.id, error: err }));
       log.info("Container exited", { id: rec.id, name: rec.name, exitCode: rec.exitCode, oomKilled: rec.oomKilled });
+      this.onExit?.(rec);
     }
     for (const w of this.waiters.get(rec.id) ?? []) w();
     this.waiters.delete(rec.id);
@@ -251,6 +255,7 @@ export async function removeContainer(ctx: ServerContext, rec: ContainerRecord):
   ctx.exits.forget(rec.id);
   if ((await ctx.store.container(rec.id)) !== undefined) await ctx.store.deleteContainer(rec.id);
   ctx.containers.delete(rec.id);
+  ctx.events.emit(rec.id, ContainerEventType.CONTAINER_DELETED_EVENT, rec.sandboxId);
   log.info("Removed container", { id: rec.id, name: rec.name });
 }
 

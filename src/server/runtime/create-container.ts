@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { SystemdUnavailableError } from "../../cgroups/index.ts";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../../errors.ts";
 import { log } from "../../log.ts";
-import { NamespaceMode, type CreateContainerRequest, type CreateContainerResponse } from "../../proto/index.ts";
+import { ContainerEventType, NamespaceMode, type CreateContainerRequest, type CreateContainerResponse } from "../../proto/index.ts";
 import { buildSpecWithNotes, stopSignal as specStopSignal, type ImageConfig, type OciSpec } from "../../spec/index.ts";
 import { ContainerIndex, containerName, type ContainerRecord, type StoredResources } from "../../state/containers.ts";
 import type { SandboxRecord } from "../../state/sandboxes.ts";
@@ -94,6 +94,8 @@ export function createContainerHandler(ctx: ServerContext) {
     let rec: ContainerRecord | undefined;
     try {
       rec = await ctx.containers.locks.run(id, () => create(ctx, req, sb, id, name));
+      ctx.containers.settle(name, id, rec);
+      ctx.events.emit(id, ContainerEventType.CONTAINER_CREATED_EVENT, sb.id);
       log.info("Created container", { id, name });
       return { containerId: id };
     } finally {

@@ -1,6 +1,7 @@
 // RuntimeService handlers, one file per RPC. An RPC missing here answers UNIMPLEMENTED.
 import type { RuntimeServiceHandlers } from "../../proto/index.ts";
 import type { ServerContext } from "../context.ts";
+import { getContainerEventsHandler } from "./container-events.ts";
 import { containerStatusHandler } from "./container-status.ts";
 import { createContainerHandler } from "./create-container.ts";
 import { execSyncHandler } from "./exec-sync.ts";
@@ -40,5 +41,6 @@ export function runtimeHandlers(ctx: ServerContext): Partial<RuntimeServiceHandl
     ExecSync: execSyncHandler(ctx),
     UpdateContainerResources: updateContainerResourcesHandler(ctx),
     ReopenContainerLog: reopenContainerLogHandler(ctx),
+    GetContainerEvents: getContainerEventsHandler(ctx),
   };
 }

@@ -1,7 +1,7 @@
 // RemovePodSandbox: stop it if needed, remove its cgroup, its storage container (with the record
 // and the run directory files) and free its name. api.proto: removing an unknown sandbox succeeds.
 import { log } from "../../log.ts";
-import type { RemovePodSandboxRequest, RemovePodSandboxResponse } from "../../proto/index.ts";
+import { ContainerEventType, type RemovePodSandboxRequest, type RemovePodSandboxResponse } from "../../proto/index.ts";
 import type { ServerContext } from "../context.ts";
 import { releaseCgroup } from "./sandbox-common.ts";
 import { stopSandbox } from "./stop-pod-sandbox.ts";
@@ -25,6 +25,7 @@ export function removePodSandboxHandler(ctx: ServerContext) {
       await releaseCgroup(ctx, found.id, found);
       if ((await ctx.store.container(found.id)) !== undefined) await ctx.store.deleteContainer(found.id);
       ctx.sandboxes.delete(found.id);
+      ctx.events.emit(found.id, ContainerEventType.CONTAINER_DELETED_EVENT, found.id);
       log.info("Removed pod sandbox", { id: found.id, name: found.name });
     });
     return {};

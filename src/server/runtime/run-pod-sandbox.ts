@@ -15,6 +15,7 @@ import { SystemdUnavailableError } from "../../cgroups/index.ts";
 import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from "../../errors.ts";
 import { log } from "../../log.ts";
 import {
+  ContainerEventType,
   NamespaceMode,
   Protocol,
   type DNSConfig,
@@ -87,6 +88,8 @@ export function runPodSandboxHandler(ctx: ServerContext) {
       const rec = await ctx.sandboxes.locks.run(plan.id, () => create(ctx, plan));
       ctx.sandboxes.add(rec);
       ok = true;
+      ctx.events.emit(rec.id, ContainerEventType.CONTAINER_CREATED_EVENT, rec.id);
+      ctx.events.emit(rec.id, ContainerEventType.CONTAINER_STARTED_EVENT, rec.id);
       log.info("Ran pod sandbox", { id: rec.id, name: rec.name });
       return { podSandboxId: rec.id };
     } finally {

@@ -1,7 +1,7 @@
 // StartContainer: `runtime start` of a container in CREATED; anything else is refused.
 import { FailedPreconditionError } from "../../errors.ts";
 import { log } from "../../log.ts";
-import type { StartContainerRequest, StartContainerResponse } from "../../proto/index.ts";
+import { ContainerEventType, type StartContainerRequest, type StartContainerResponse } from "../../proto/index.ts";
 import { containerState } from "../../state/containers.ts";
 import type { ServerContext } from "../context.ts";
 import { ociFor } from "./container-common.ts";
@@ -21,6 +21,7 @@ export function startContainerHandler(ctx: ServerContext) {
       rec.started = true;
       rec.startedNs = startedNs;
       await ctx.containers.persist(rec);
+      ctx.events.emit(rec.id, ContainerEventType.CONTAINER_STARTED_EVENT, rec.sandboxId);
       log.info("Started container", { id: rec.id, name: rec.name });
     });
     return {};

@@ -3,7 +3,7 @@
 // sandbox, they must be forcibly terminated", and the call is idempotent: stopping a stopped or
 // unknown sandbox succeeds (kubelet retries StopPodSandbox on pods it no longer knows).
 import { log } from "../../log.ts";
-import type { StopPodSandboxRequest, StopPodSandboxResponse } from "../../proto/index.ts";
+import { ContainerEventType, type StopPodSandboxRequest, type StopPodSandboxResponse } from "../../proto/index.ts";
 import type { SandboxRecord } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
 import { releaseNetworkAndPins, releaseShm } from "./sandbox-common.ts";
@@ -41,5 +41,6 @@ export async function stopSandbox(ctx: ServerContext, rec: SandboxRecord): Promi
   rec.state = "NOTREADY";
   rec.stopped = true;
   await ctx.sandboxes.persist(rec);
+  ctx.events.emit(rec.id, ContainerEventType.CONTAINER_STOPPED_EVENT, rec.id);
   log.info("Stopped pod sandbox", { id: rec.id, name: rec.name });
 }

@@ -28,6 +28,10 @@ const IMPLEMENTED = new Set([
   "UpdateContainerResources",
   "ReopenContainerLog",
   "GetContainerEvents",
+  "ContainerStats",
+  "ListContainerStats",
+  "PodSandboxStats",
+  "ListPodSandboxStats",
 ]);
 
 describe("daemon with a config file", () => {
@@ -99,7 +103,7 @@ describe("daemon with a config file", () => {
 
   test("every other RuntimeService RPC answers UNIMPLEMENTED naming itself", async () => {
     const methods = Object.values(RuntimeServiceMethods).filter((m) => !IMPLEMENTED.has(m.name));
-    expect(methods.length).toBeGreaterThan(15);
+    expect(methods.length).toBeGreaterThan(10);
     for (const m of methods) {
       const call = m.responseStream ? d.runtime.stream(m.name, {}) : d.runtime.call(m.name, {});
       const err = await call.then(

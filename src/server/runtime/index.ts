@@ -2,6 +2,7 @@
 import type { RuntimeServiceHandlers } from "../../proto/index.ts";
 import type { ServerContext } from "../context.ts";
 import { getContainerEventsHandler } from "./container-events.ts";
+import { containerStatsHandler, listContainerStatsHandler } from "./container-stats.ts";
 import { containerStatusHandler } from "./container-status.ts";
 import { createContainerHandler } from "./create-container.ts";
 import { execSyncHandler } from "./exec-sync.ts";
@@ -12,6 +13,7 @@ import { startContainerHandler } from "./start-container.ts";
 import { stopContainerHandler } from "./stop-container.ts";
 import { updateContainerResourcesHandler } from "./update-container-resources.ts";
 import { listPodSandboxHandler } from "./list-pod-sandbox.ts";
+import { listPodSandboxStatsHandler, podSandboxStatsHandler } from "./pod-sandbox-stats.ts";
 import { podSandboxStatusHandler } from "./pod-sandbox-status.ts";
 import { removePodSandboxHandler } from "./remove-pod-sandbox.ts";
 import { runPodSandboxHandler } from "./run-pod-sandbox.ts";
@@ -42,5 +44,9 @@ export function runtimeHandlers(ctx: ServerContext): Partial<RuntimeServiceHandl
     UpdateContainerResources: updateContainerResourcesHandler(ctx),
     ReopenContainerLog: reopenContainerLogHandler(ctx),
     GetContainerEvents: getContainerEventsHandler(ctx),
+    ContainerStats: containerStatsHandler(ctx),
+    ListContainerStats: listContainerStatsHandler(ctx),
+    PodSandboxStats: podSandboxStatsHandler(ctx),
+    ListPodSandboxStats: listPodSandboxStatsHandler(ctx),
   };
 }

@@ -1509,15 +1509,15 @@ const METRICS_OPTIONS: TableSpec<MetricsConfig> = {
     path: true,
     flag: { name: "metrics-cert" },
     doc:
-      "Certificate for serving metrics over HTTPS. A self-signed one is generated when the file " +
-      "does not exist; changes to the file are picked up automatically.",
+      "Certificate for serving metrics over HTTPS, with metrics_key; both files must exist (no " +
+      "self-signed certificate is generated, and the files are read at start-up only).",
   },
   metrics_key: {
     kind: "string",
     default: "",
     path: true,
     flag: { name: "metrics-key" },
-    doc: "Private key of metrics_cert, handled the same way.",
+    doc: "Private key of metrics_cert.",
   },
 };
 

@@ -18,6 +18,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, renameSync, rmdirSync, rm
 import { join } from "node:path";
 import { CrioError, GrpcCode, InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { log } from "../log.ts";
+import { countPulledBytes, recordLayerReused } from "../metrics/image-pull.ts";
 import { Compression, imageIdFor, layerIdFor, manifestBigDataKey, signatureBigDataKey, type Store } from "../storage/index.ts";
 import { credentialsForRepository, type AuthLookupOptions } from "./auth.ts";
 import { LayerError, unpackLayer, type UnpackResult } from "./layer/unpack.ts";
@@ -307,7 +308,7 @@ export class Puller {
     const staged = new Map<number, Promise<StagedLayer>>();
     try {
       resolved.layers.forEach((layer, i) => {
-        if (present[i]) return;
+        if (present[i]) return recordLayerReused(`${client.transport.registry}/${repo}`, layer);
         const p = limiter.run(() => this.stage(client, repo, layer, diffIds[i]!, abort.signal), abort.signal);
         p.catch(() => abort.abort()); // one failure stops the other downloads
         staged.set(i, p);
@@ -373,7 +374,7 @@ export class Puller {
   private async stage(client: RegistryClient, repo: string, layer: LayerInfo, diffId: string, signal: AbortSignal): Promise<StagedLayer> {
     const dir = mkdtempSync(join(this.staging, "layer-"));
     try {
-      const stream = (await client.fetchBlob(repo, layer, signal)).pipeThrough(boundedMemory());
+      const stream = (await client.fetchBlob(repo, layer, signal)).pipeThrough(countPulledBytes(layer)).pipeThrough(boundedMemory());
       const result = await unpackLayer(stream, dir, {
         mediaType: layer.mediaType,
         signal,

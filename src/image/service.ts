@@ -4,6 +4,7 @@
 import type { Config } from "../config/index.ts";
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import { log } from "../log.ts";
+import { observePull } from "../metrics/image-pull.ts";
 import type { Image as CriImage } from "../proto/index.ts";
 import type { Image as StoredImage, Store } from "../storage/index.ts";
 import type { AuthConfigLike } from "./auth.ts";
@@ -159,7 +160,7 @@ export class ImageService {
       signaturePolicyDir: cfg.image.signature_policy_dir,
       ...(opts.namespace ? { namespace: opts.namespace } : {}),
     });
-    return this.puller.pull({
+    return observePull(this.puller.pull({
       image: name,
       registries,
       shortNameMode: cfg.image.short_name_mode,
@@ -170,7 +171,7 @@ export class ImageService {
         helpers: registries.credentialHelpers,
       },
       ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    }));
   }
 
   /**

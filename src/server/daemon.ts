@@ -11,6 +11,7 @@ import { versionInfo } from "../version.ts";
 import { addCriService, type Gate } from "./grpc.ts";
 import { createStatusServer, type StatusSource } from "./http.ts";
 import { listenUnix } from "./listen.ts";
+import { crioMetrics, startMetricsServer, type MetricsServer } from "../metrics/index.ts";
 import { imageHandlers } from "./image/index.ts";
 import { runtimeHandlers } from "./runtime/index.ts";
 import { ServerContext } from "./context.ts";
@@ -118,6 +119,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     log.error(`cannot listen on ${listenPath}: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
+  let metricsServer: MetricsServer | undefined;
+  try {
+    metricsServer = await startMetricsServer(ctx.config);
+  } catch (err) {
+    log.error(err instanceof Error ? err.message : String(err));
+    netServer.close();
+    return 1;
+  }
   // Restore before serving: RPCs answer UNAVAILABLE (the gate) until every sandbox is back and
   // half-made ones are gone, so kubelet never sees a partial list.
   try {
@@ -132,6 +141,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   } catch (err) {
     log.error(`cannot restore pod sandboxes and containers: ${err instanceof Error ? err.message : String(err)}`);
     netServer.close();
+    await metricsServer?.close();
     return 1;
   }
   ready = true;
@@ -151,6 +161,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       notify("STOPPING=1");
       ctx.events.close(); // long-lived GetContainerEvents streams end so the drain can finish
       netServer.close();
+      void metricsServer?.close();
       httpServer.close();
       httpServer.closeIdleConnections();
       const force = setTimeout(() => {
@@ -179,6 +190,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         for (const w of fresh.warnings) log.warn(w);
         const { config, changed } = reloadConfig(ctx.config, fresh.config);
         ctx.config = config;
+        crioMetrics.setDefaultRuntime(config.runtime.default_runtime);
         applyLogging(config);
         if (changed.length === 0) log.info("Configuration reloaded, nothing changed");
         for (const c of changed) log.info(`Set config ${c}`);

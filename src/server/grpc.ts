@@ -8,6 +8,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { grpcCodeOf, GrpcCode, InvalidArgumentError, UnavailableError, UnimplementedError } from "../errors.ts";
 import { log } from "../log.ts";
+import { crioMetrics } from "../metrics/crio.ts";
 import type { MethodDescriptor } from "../proto/index.ts";
 
 /** One RPC of a generated method table (RuntimeServiceMethods, ImageServiceMethods). */
@@ -39,6 +40,7 @@ function statusOf(err: unknown): grpc.StatusObject {
 }
 
 function logOutcome(service: string, m: MethodInfo, started: number, err?: unknown): void {
+  crioMetrics.recordOperation(m.name, (performance.now() - started) / 1000, err !== undefined);
   const duration = `${(performance.now() - started).toFixed(3)}ms`;
   if (err === undefined) {
     log.debug(`${service}/${m.name}`, { duration });

@@ -5,6 +5,7 @@ import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError } from "../../errors.ts";
 import { log } from "../../log.ts";
+import { crioMetrics } from "../../metrics/crio.ts";
 import { ExitWatcher, OciRuntime, readExitFile, readExitStatus, type ContainerExit } from "../../oci/index.ts";
 import {
   ContainerEventType,
@@ -190,6 +191,7 @@ export function markExited(rec: ContainerRecord, exitCode: number, finishedAt: D
   const st = readExitStatus(rec.persistDir, rec.bundleDir);
   rec.exitCode = exitCode;
   rec.oomKilled = st.oomKilled;
+  if (rec.oomKilled) crioMetrics.recordOom(rec.name);
   // The exit file's ctime can precede the start time taken after `runtime start` returned.
   const finished = BigInt(finishedAt.getTime()) * 1_000_000n;
   const started = rec.startedNs !== undefined ? BigInt(rec.startedNs) : 0n;

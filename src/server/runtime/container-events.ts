@@ -3,6 +3,7 @@
 // are when the event is sent. Each stream has a queue of 1000 events; a stream that falls
 // further behind loses events (counted, as containers_events_dropped_total counts them).
 import { log } from "../../log.ts";
+import { crioMetrics } from "../../metrics/crio.ts";
 import { ContainerEventType, type ContainerEventResponse, type GetEventsRequest } from "../../proto/index.ts";
 import type { ServerContext } from "../context.ts";
 import { toCriStatus } from "./container-common.ts";
@@ -44,6 +45,7 @@ export class ContainerEventBus {
     for (const s of this.subscribers) {
       if (s.queue.length >= QUEUE_LIMIT) {
         this.dropped++;
+        crioMetrics.containersEventsDropped.inc();
         continue;
       }
       s.queue.push(event);

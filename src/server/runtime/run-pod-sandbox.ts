@@ -35,6 +35,7 @@ import {
   type SandboxResources,
 } from "../../state/sandboxes.ts";
 import type { ServerContext } from "../context.ts";
+import { crioMetrics } from "../../metrics/index.ts";
 import { needsInfra, pauseImage, releaseInfra, startInfra } from "./infra-container.ts";
 import { DEFAULT_SHM_SIZE, HOST_SHM, mountShm, releaseCgroup, releaseNetworkAndPins, releaseShm } from "./sandbox-common.ts";
 
@@ -329,6 +330,7 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
       // Recorded before ADD: a failed or interrupted ADD still needs its DEL.
       made.network = true;
       await ctx.sandboxes.saveProgress(p.id, made);
+      const netStarted = performance.now();
       const att = await ctx.network.setUp({
         id: p.id,
         name: p.metadata.name,
@@ -340,6 +342,10 @@ async function create(ctx: ServerContext, p: Plan): Promise<SandboxRecord> {
         annotations: p.config.annotations,
       });
       ips = att.ips;
+      // CRI-O's network_setup_pod / network_setup_overall latency gauges (one CNI attachment here).
+      const secs = (performance.now() - netStarted) / 1000;
+      crioMetrics.operationsLatencySeconds.set(secs, { operation: "network_setup_pod" });
+      crioMetrics.operationsLatencySeconds.set(secs, { operation: "network_setup_overall" });
       crashPoint("cni-add");
     }
 

@@ -8,6 +8,7 @@ import type { SandboxIndex } from "../state/sandboxes.ts";
 import { ContainerIndex } from "../state/containers.ts";
 import { ContainerExits } from "./runtime/container-common.ts";
 import { ContainerEventBus } from "./runtime/container-events.ts";
+import type { StreamingServer } from "../streaming/index.ts";
 import { ContainerEventType } from "../proto/index.ts";
 import type { Store } from "../storage/index.ts";
 import type { CrioInfo } from "./http.ts";
@@ -23,6 +24,8 @@ export class ServerContext {
   readonly containers: ContainerIndex;
   /** Exit files of container_exits_dir (its path is not reloadable). */
   readonly exits: ContainerExits;
+  /** The exec/attach/port-forward server (started by the daemon after the CRI socket). */
+  streaming: StreamingServer | undefined;
   /** GetContainerEvents streams (enable_pod_events). */
   readonly events: ContainerEventBus;
   private cgroupManager: CgroupManager | undefined;

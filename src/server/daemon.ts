@@ -22,6 +22,7 @@ import { existsSync } from "node:fs";
 import { SandboxIndex } from "../state/sandboxes.ts";
 import { releaseAll, restoreNetworks } from "./runtime/sandbox-common.ts";
 import { containerInfo, pauseContainer, restoreContainers } from "./runtime/container-common.ts";
+import { startStreaming } from "./runtime/streaming-backend.ts";
 
 /** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -122,9 +123,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let metricsServer: MetricsServer | undefined;
   try {
     metricsServer = await startMetricsServer(ctx.config);
+    ctx.streaming = await startStreaming(ctx);
   } catch (err) {
     log.error(err instanceof Error ? err.message : String(err));
     netServer.close();
+    await metricsServer?.close();
+    await ctx.streaming?.close();
     return 1;
   }
   // Restore before serving: RPCs answer UNAVAILABLE (the gate) until every sandbox is back and
@@ -162,6 +166,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       ctx.events.close(); // long-lived GetContainerEvents streams end so the drain can finish
       netServer.close();
       void metricsServer?.close();
+      void ctx.streaming?.close();
       httpServer.close();
       httpServer.closeIdleConnections();
       const force = setTimeout(() => {

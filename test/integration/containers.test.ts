@@ -311,6 +311,15 @@ describe("container lifecycle", () => {
     expect(await list({ podSandboxId: pod.id, state: { state: ContainerState.CONTAINER_CREATED } })).toEqual([b]);
     expect(await list({ labelSelector: { team: "x", role: "b" } })).toEqual([b]);
     expect(await list({ id: "ffffffffffff" })).toEqual([]);
+    // The streaming variants answer the same as the lists.
+    const streamed = (await d.runtime.stream("StreamContainers", { filter: { podSandboxId: pod.id } }, 5000)).flatMap((m: any) => m.containers).map((c: any) => c.id).sort();
+    expect(streamed).toEqual([a, b].sort());
+    const pods = (await d.runtime.stream("StreamPodSandboxes", { filter: { id: pod.id } }, 5000)).flatMap((m: any) => m.podSandboxes);
+    expect(pods.map((p: any) => p.id)).toEqual([pod.id]);
+    const stats = (await d.runtime.stream("StreamContainerStats", { filter: { podSandboxId: pod.id } }, 5000)).flatMap((m: any) => m.containerStats);
+    expect(stats.map((s: any) => s.attributes.id).sort()).toEqual([a, b].sort()); // exited ones would be left out
+    const podStats = (await d.runtime.stream("StreamPodSandboxStats", { filter: { id: pod.id } }, 5000)).flatMap((m: any) => m.podSandboxStats);
+    expect(podStats.map((s: any) => s.attributes.id)).toEqual([pod.id]);
     const all = (await d.runtime.call("ListContainers", {})).containers.find((c: any) => c.id === a);
     expect(all.podSandboxId).toBe(pod.id);
     expect(all.metadata.name).toBe("list-a");

@@ -28,6 +28,13 @@ const IMPLEMENTED = new Set([
   "UpdateContainerResources",
   "ReopenContainerLog",
   "GetContainerEvents",
+  "Exec",
+  "Attach",
+  "PortForward",
+  "StreamPodSandboxes",
+  "StreamContainers",
+  "StreamContainerStats",
+  "StreamPodSandboxStats",
   "ContainerStats",
   "ListContainerStats",
   "PodSandboxStats",
@@ -103,7 +110,7 @@ describe("daemon with a config file", () => {
 
   test("every other RuntimeService RPC answers UNIMPLEMENTED naming itself", async () => {
     const methods = Object.values(RuntimeServiceMethods).filter((m) => !IMPLEMENTED.has(m.name));
-    expect(methods.length).toBeGreaterThan(10);
+    expect(methods.length).toBeGreaterThan(3);
     for (const m of methods) {
       const call = m.responseStream ? d.runtime.stream(m.name, {}) : d.runtime.call(m.name, {});
       const err = await call.then(

@@ -2,6 +2,9 @@
 import type { RuntimeServiceHandlers } from "../../proto/index.ts";
 import type { ServerContext } from "../context.ts";
 import { getContainerEventsHandler } from "./container-events.ts";
+import { attachHandler, execHandler } from "./exec.ts";
+import { portForwardHandler } from "./port-forward.ts";
+import { streamContainerStatsHandler, streamContainersHandler, streamPodSandboxesHandler, streamPodSandboxStatsHandler } from "./stream-lists.ts";
 import { containerStatsHandler, listContainerStatsHandler } from "./container-stats.ts";
 import { containerStatusHandler } from "./container-status.ts";
 import { createContainerHandler } from "./create-container.ts";
@@ -44,6 +47,13 @@ export function runtimeHandlers(ctx: ServerContext): Partial<RuntimeServiceHandl
     UpdateContainerResources: updateContainerResourcesHandler(ctx),
     ReopenContainerLog: reopenContainerLogHandler(ctx),
     GetContainerEvents: getContainerEventsHandler(ctx),
+    Exec: execHandler(ctx),
+    Attach: attachHandler(ctx),
+    PortForward: portForwardHandler(ctx),
+    StreamPodSandboxes: streamPodSandboxesHandler(ctx),
+    StreamContainers: streamContainersHandler(ctx),
+    StreamContainerStats: streamContainerStatsHandler(ctx),
+    StreamPodSandboxStats: streamPodSandboxStatsHandler(ctx),
     ContainerStats: containerStatsHandler(ctx),
     ListContainerStats: listContainerStatsHandler(ctx),
     PodSandboxStats: podSandboxStatsHandler(ctx),

@@ -26,6 +26,8 @@ export class ServerContext {
   readonly exits: ContainerExits;
   /** The exec/attach/port-forward server (started by the daemon after the CRI socket). */
   streaming: StreamingServer | undefined;
+  /** Settles when the streaming server has started (or failed to). */
+  streamingReady: Promise<StreamingServer> | undefined;
   /** GetContainerEvents streams (enable_pod_events). */
   readonly events: ContainerEventBus;
   private cgroupManager: CgroupManager | undefined;

@@ -22,7 +22,6 @@ import { existsSync } from "node:fs";
 import { SandboxIndex } from "../state/sandboxes.ts";
 import { releaseAll, restoreNetworks } from "./runtime/sandbox-common.ts";
 import { containerInfo, pauseContainer, restoreContainers } from "./runtime/container-common.ts";
-import { startStreaming } from "./runtime/streaming-backend.ts";
 
 /** How long in-flight RPCs may run on after SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -123,14 +122,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let metricsServer: MetricsServer | undefined;
   try {
     metricsServer = await startMetricsServer(ctx.config);
-    ctx.streaming = await startStreaming(ctx);
   } catch (err) {
     log.error(err instanceof Error ? err.message : String(err));
     netServer.close();
-    await metricsServer?.close();
-    await ctx.streaming?.close();
     return 1;
   }
+  // The streaming server (exec/attach/port-forward) loads and binds in the background: its code
+  // is imported here, not at start-up, and readiness does not wait for it (Exec, Attach and
+  // PortForward do). If it cannot start, the daemon stops with status 1, as CRI-O would.
+  const streamingStarted = import("./runtime/streaming-backend.ts").then((m) => m.startStreaming(ctx));
+  ctx.streamingReady = streamingStarted;
+  streamingStarted.then((s) => (ctx.streaming = s), () => {}); // failure handled below
   // Restore before serving: RPCs answer UNAVAILABLE (the gate) until every sandbox is back and
   // half-made ones are gone, so kubelet never sees a partial list.
   try {
@@ -154,6 +156,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let exitCode = 0;
     const stop = (signal: string) => {
       if (stopping) {
         log.warn(`received ${signal} again, stopping at once`);
@@ -185,9 +188,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         network.close();
         ctx.exits.stop();
         log.info("CRI-O stopped");
-        resolve(0);
+        resolve(exitCode);
       });
     };
+    streamingStarted.catch((err: unknown) => {
+      log.error(`cannot start the streaming server: ${err instanceof Error ? err.message : String(err)}`);
+      exitCode = 1;
+      stop("a streaming server failure");
+    });
     const onHup = () => {
       notify("RELOADING=1");
       try {

@@ -1,7 +1,8 @@
 // What the layer, image and container stores share: a JSON file of records guarded by a lock
 // file, cached in memory and reloaded when another process (or another store object of this
 // one) recorded a write, as the upstream startReading/startWriting/reloadIfChanged do.
-import { readFile, stat } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { atomicWriteFile } from "./atomic.ts";
 import type { LastWrite, LockFile } from "./lock.ts";
 import { marshalRecords, type FieldSpec, type RawRecord } from "./json.ts";
@@ -111,12 +112,9 @@ export abstract class JsonStore {
   }
 }
 
+/** A file's mtime in ns. Synchronous: a stat of a local file costs microseconds, a thread-pool round trip more. */
 async function mtimeOf(path: string): Promise<bigint | undefined> {
-  try {
-    return (await stat(path, { bigint: true })).mtimeNs;
-  } catch {
-    return undefined;
-  }
+  return statSync(path, { bigint: true, throwIfNoEntry: false })?.mtimeNs;
 }
 
 /** A file's text, or "" when it does not exist. */

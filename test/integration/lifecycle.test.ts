@@ -116,6 +116,20 @@ describe("signals", () => {
   });
 });
 
+describe("streaming server", () => {
+  test("a stream_port already in use stops the daemon with status 1, naming the problem", async () => {
+    const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const d = await startDaemon({ config: `[crio.api]\nstream_port = "${holder.port}"\n`, waitReady: false });
+      cleanups.push(() => d.cleanup());
+      expect(await d.exited(15_000)).toBe(1);
+      expect(d.logs()).toContain("cannot start the streaming server");
+    } finally {
+      holder.stop(true);
+    }
+  });
+});
+
 describe("systemd readiness", () => {
   test("READY=1 is sent to NOTIFY_SOCKET once the socket serves", async () => {
     const dir = tempDir();

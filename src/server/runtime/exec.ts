@@ -5,9 +5,13 @@ import type { AttachRequest, AttachResponse, ExecRequest, ExecResponse } from ".
 import { containerState } from "../../state/containers.ts";
 import type { ServerContext } from "../context.ts";
 
-function streaming(ctx: ServerContext) {
-  if (ctx.streaming === undefined) throw new UnavailableError("the streaming server is not running");
-  return ctx.streaming;
+/** The streaming server, waiting for it while it starts. */
+export async function streaming(ctx: ServerContext) {
+  if (ctx.streaming !== undefined) return ctx.streaming;
+  try {
+    if (ctx.streamingReady !== undefined) return await ctx.streamingReady;
+  } catch { /* reported by the daemon, which stops */ }
+  throw new UnavailableError("the streaming server is not running");
 }
 
 async function runningContainer(ctx: ServerContext, id: string) {
@@ -21,7 +25,7 @@ export function execHandler(ctx: ServerContext) {
   return async (req: ExecRequest): Promise<ExecResponse> => {
     if (req.cmd.length === 0) throw new InvalidArgumentError("ExecRequest.Cmd should not be empty");
     const rec = await runningContainer(ctx, req.containerId);
-    const url = streaming(ctx).getExec({
+    const url = (await streaming(ctx)).getExec({
       containerId: rec.id, cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr,
     });
     return { url };
@@ -31,7 +35,7 @@ export function execHandler(ctx: ServerContext) {
 export function attachHandler(ctx: ServerContext) {
   return async (req: AttachRequest): Promise<AttachResponse> => {
     const rec = await runningContainer(ctx, req.containerId);
-    const url = streaming(ctx).getAttach({
+    const url = (await streaming(ctx)).getAttach({
       containerId: rec.id, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr,
     });
     return { url };

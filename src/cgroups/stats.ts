@@ -223,13 +223,13 @@ function v2Limit(text: string | undefined): bigint | undefined {
   return text?.trim() === "max" ? undefined : parseUint(text);
 }
 
-function parseUint(text: string | undefined): bigint | undefined {
+export function parseUint(text: string | undefined): bigint | undefined {
   const t = text?.trim();
   return t !== undefined && /^\d+$/.test(t) ? BigInt(t) : undefined;
 }
 
 /** A flat keyed file ("key value" per line: memory.stat, cpu.stat). */
-function parseKeyed(text: string | undefined): Map<string, bigint> {
+export function parseKeyed(text: string | undefined): Map<string, bigint> {
   const out = new Map<string, bigint>();
   for (const line of (text ?? "").split("\n")) {
     const [key, value] = line.trim().split(/\s+/);

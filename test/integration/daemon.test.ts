@@ -39,6 +39,9 @@ const IMPLEMENTED = new Set([
   "ListContainerStats",
   "PodSandboxStats",
   "ListPodSandboxStats",
+  "ListMetricDescriptors",
+  "ListPodSandboxMetrics",
+  "StreamPodSandboxMetrics",
 ]);
 
 describe("daemon with a config file", () => {
@@ -110,7 +113,7 @@ describe("daemon with a config file", () => {
 
   test("every other RuntimeService RPC answers UNIMPLEMENTED naming itself", async () => {
     const methods = Object.values(RuntimeServiceMethods).filter((m) => !IMPLEMENTED.has(m.name));
-    expect(methods.length).toBeGreaterThan(3);
+    expect(methods.length).toBeGreaterThan(0);
     for (const m of methods) {
       const call = m.responseStream ? d.runtime.stream(m.name, {}) : d.runtime.call(m.name, {});
       const err = await call.then(

@@ -18,6 +18,7 @@ import { updateContainerResourcesHandler } from "./update-container-resources.ts
 import { listPodSandboxHandler } from "./list-pod-sandbox.ts";
 import { listPodSandboxStatsHandler, podSandboxStatsHandler } from "./pod-sandbox-stats.ts";
 import { podSandboxStatusHandler } from "./pod-sandbox-status.ts";
+import { listMetricDescriptorsHandler, listPodSandboxMetricsHandler, streamPodSandboxMetricsHandler } from "./pod-metrics.ts";
 import { removePodSandboxHandler } from "./remove-pod-sandbox.ts";
 import { runPodSandboxHandler } from "./run-pod-sandbox.ts";
 import { runtimeConfigHandler } from "./runtime-config.ts";
@@ -58,5 +59,8 @@ export function runtimeHandlers(ctx: ServerContext): Partial<RuntimeServiceHandl
     ListContainerStats: listContainerStatsHandler(ctx),
     PodSandboxStats: podSandboxStatsHandler(ctx),
     ListPodSandboxStats: listPodSandboxStatsHandler(ctx),
+    ListMetricDescriptors: listMetricDescriptorsHandler(ctx),
+    ListPodSandboxMetrics: listPodSandboxMetricsHandler(ctx),
+    StreamPodSandboxMetrics: streamPodSandboxMetricsHandler(ctx),
   };
 }

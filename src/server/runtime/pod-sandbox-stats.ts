@@ -120,18 +120,26 @@ function podCgroupStats(cgroups: CgroupManager, rec: SandboxRecord, live: readon
 }
 
 async function networkUsage(rec: SandboxRecord, live: readonly ContainerRecord[]): Promise<NetworkUsage | undefined> {
-  if (rec.hostNetwork || rec.stopped || !rec.netnsPath) return undefined;
   const timestamp = nowNs();
-  let text: string | undefined;
+  const text = await podNetDev(rec, live);
+  if (text === undefined) return undefined;
+  const links = parseNetDev(text);
+  const def = links.find((l) => l.name === DEFAULT_IFNAME) ?? links.find((l) => l.name !== "lo");
+  return { timestamp, defaultInterface: def, interfaces: links.filter((l) => l !== def) };
+}
+
+/**
+ * The /proc/net/dev table of the pod's network namespace; undefined for a host-network or stopped
+ * pod, or when it cannot be read (logged).
+ */
+export async function podNetDev(rec: SandboxRecord, live: readonly ContainerRecord[]): Promise<string | undefined> {
+  if (rec.hostNetwork || rec.stopped || !rec.netnsPath) return undefined;
   try {
-    text = readNetDevOfMember(rec.netnsPath, [rec.infraPid, ...live.map((c) => c.pid)]) ?? (await readNetDevVia(rec.netnsPath));
+    return readNetDevOfMember(rec.netnsPath, [rec.infraPid, ...live.map((c) => c.pid)]) ?? (await readNetDevVia(rec.netnsPath));
   } catch (err) {
     log.warn("cannot read a pod's network counters", { id: rec.id, netns: rec.netnsPath, error: err });
     return undefined;
   }
-  const links = parseNetDev(text);
-  const def = links.find((l) => l.name === DEFAULT_IFNAME) ?? links.find((l) => l.name !== "lo");
-  return { timestamp, defaultInterface: def, interfaces: links.filter((l) => l !== def) };
 }
 
 /**

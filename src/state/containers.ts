@@ -83,6 +83,8 @@ export interface ContainerRecord {
   user: { uid: number; gid: number; supplementalGroups: number[] };
   resources: StoredResources;
   privileged: boolean;
+  /** The container joins a PID namespace it does not own (pod, node or target). */
+  sharedPidNamespace?: boolean;
   tty: boolean;
   stdin: boolean;
   stdinOnce: boolean;

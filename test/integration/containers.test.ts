@@ -455,6 +455,24 @@ describe("infra container (pod-level PID namespace)", () => {
     expect(cgroupDirs(`${CGROUP_PARENT}/crio-conmon-${pod.id}`)).toEqual([]);
   }, 90_000);
 
+  test("stopping a container of a shared PID namespace also kills the processes started in it", async () => {
+    const pod = await runPod({
+      linux: { cgroupParent: CGROUP_PARENT, securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD } } },
+    });
+    const shared = { network: NamespaceMode.NODE, pid: NamespaceMode.POD };
+    const id = await create(pod, "with-daemon", ["/bin/sleep", "1006"], { linux: { securityContext: { namespaceOptions: shared } } });
+    await d.runtime.call("StartContainer", { containerId: id });
+    // A background process the exec leaves behind, in the container's cgroup.
+    await d.runtime.call("ExecSync", { containerId: id, cmd: ["/bin/sh", "-c", "sleep 1007 >/dev/null 2>&1 &"], timeout: 10 }, 30_000);
+    const procs = `/sys/fs/cgroup/pids${CGROUP_PARENT}/crio-${id}/cgroup.procs`;
+    await waitFor(() => readFileSync(procs, "utf8").trim().split("\n").length >= 2, 5000, () => "the background process is not in the cgroup");
+    const pids = readFileSync(procs, "utf8").trim().split("\n");
+    await d.runtime.call("StopContainer", { containerId: id, timeout: 0 }, 30_000);
+    await waitFor(() => pids.every((p) => !existsSync(`/proc/${p}`)), 5000, () => `still alive: ${pids.filter((p) => existsSync(`/proc/${p}`))}`);
+    await d.runtime.call("StopPodSandbox", { podSandboxId: pod.id }, 30_000);
+    await d.runtime.call("RemovePodSandbox", { podSandboxId: pod.id }, 30_000);
+  }, 60_000);
+
   test("a pod whose pause process dies turns NOTREADY", async () => {
     const pod = await runPod({
       linux: { cgroupParent: CGROUP_PARENT, securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD } } },

@@ -217,14 +217,16 @@ export async function stopContainer(ctx: ServerContext, rec: ContainerRecord, ti
     if (await exits.wait(rec, timeoutSec * 1000)) return;
     log.info("Stopping container with SIGKILL: the stop timeout elapsed", { id: rec.id, timeout: timeoutSec });
   }
-  await signal(ctx, oci, rec, 9);
+  // Without a PID namespace of its own (pod-level, node or target sharing) the init's death does
+  // not take the container's other processes (execs, daemons) with it: SIGKILL them all, as CRI-O.
+  await signal(ctx, oci, rec, 9, rec.sharedPidNamespace === true);
   if (await exits.wait(rec, KILL_WAIT_MS)) return;
   throw new DeadlineExceededError(`container ${rec.id} did not exit within ${KILL_WAIT_MS / 1000}s of SIGKILL`);
 }
 
-async function signal(ctx: ServerContext, oci: OciRuntime, rec: ContainerRecord, sig: number): Promise<void> {
+async function signal(ctx: ServerContext, oci: OciRuntime, rec: ContainerRecord, sig: number, all = false): Promise<void> {
   try {
-    await oci.killContainer(rec.id, sig);
+    await oci.killContainer(rec.id, sig, all);
   } catch (err) {
     // Not running any more (it exited between the check and the kill): the exit file is on its way.
     if (await ctx.exits.wait(rec, 2_000)) return;

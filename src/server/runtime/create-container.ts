@@ -326,6 +326,7 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
       user: { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] },
       resources: storedResources(spec),
       privileged,
+      sharedPidNamespace: !spec.linux.namespaces.some((n) => n.type === "pid" && n.path === undefined),
       tty: cfg.tty,
       stdin: cfg.stdin,
       stdinOnce: cfg.stdinOnce,

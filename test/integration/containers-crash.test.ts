@@ -11,7 +11,7 @@ import { CONTAINER_CRASH_STEPS } from "../../src/server/runtime/create-container
 import { busyboxImage } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
-import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const CGROUP_PARENT = `/crio-ctrcrash-${tag}`;
@@ -32,19 +32,7 @@ async function start(env?: Record<string, string>): Promise<Daemon> {
     dir,
     env,
     registriesConf: `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`,
-    config: [
-      "[crio]",
-      `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
-      "[crio.runtime]",
-      'cgroup_manager = "cgroupfs"',
-      `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
-      `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
-      `container_attach_socket_dir = ${JSON.stringify(join(dir, "attach"))}`,
-      'log_level = "debug"',
-      "[crio.runtime.runtimes.runc]",
-      `runtime_root = ${JSON.stringify(join(dir, "runc"))}`,
-      "",
-    ].join("\n"),
+    config: containerConfig(dir, { runtime: ['log_level = "debug"'] }),
   });
   return d;
 }

@@ -17,7 +17,7 @@ import { assembleImage, baseEntries, buildLayer } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
 import { pauseImage } from "../../scripts/lib/cri-bench.ts";
-import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const CGROUP_PARENT = `/crio-sec-${tag}`;
@@ -38,25 +38,11 @@ const hostMounts: string[] = [];
 const GROUP = ["root:x:0:", "app:x:1000:", "audio:x:29:app", "extra:x:3000:app,nobody", "nogroup:x:65534:", ""].join("\n");
 
 function config(dir: string): string {
-  return [
-    "[crio]",
-    `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
-    "[crio.image]",
-    `pause_image = "${reg.host}/test/pause:latest"`,
-    "[crio.runtime]",
-    'cgroup_manager = "cgroupfs"',
-    `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
-    `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
-    `container_attach_socket_dir = ${JSON.stringify(join(dir, "attach"))}`,
-    `hooks_dir = [${JSON.stringify(join(dir, "hooks.d"))}]`,
-    'log_level = "debug"',
-    "[crio.runtime.runtimes.runc]",
-    `runtime_root = ${JSON.stringify(join(dir, "runc"))}`,
-    "[crio.runtime.runtimes.crun]",
-    'runtime_path = "/usr/bin/crun"',
-    `runtime_root = ${JSON.stringify(join(dir, "crun"))}`,
-    "",
-  ].join("\n");
+  return containerConfig(dir, {
+    image: [`pause_image = "${reg.host}/test/pause:latest"`],
+    runtime: [`hooks_dir = [${JSON.stringify(join(dir, "hooks.d"))}]`, 'log_level = "debug"'],
+    tables: ["[crio.runtime.runtimes.crun]", 'runtime_path = "/usr/bin/crun"', `runtime_root = ${JSON.stringify(join(dir, "crun"))}`],
+  });
 }
 
 /** A hook script: writes the state it gets on stdin to <out>/<label>-<pid>.json. */

@@ -13,7 +13,7 @@ import { podmanOn } from "../lib/podman.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
 import { pauseImage } from "../../scripts/lib/cri-bench.ts";
-import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const CGROUP_PARENT = `/crio-ctr-${tag}`;
@@ -26,22 +26,7 @@ let IMAGE = "";
 let seq = 0;
 
 function config(dir: string): string {
-  return [
-    "[crio]",
-    `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
-    "[crio.image]",
-    `pause_image = "${reg.host}/test/pause:latest"`,
-    "[crio.runtime]",
-    "enable_pod_events = true",
-    'cgroup_manager = "cgroupfs"',
-    `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
-    `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
-    `container_attach_socket_dir = ${JSON.stringify(join(dir, "attach"))}`,
-    'log_level = "debug"',
-    "[crio.runtime.runtimes.runc]",
-    `runtime_root = ${JSON.stringify(join(dir, "runc"))}`,
-    "",
-  ].join("\n");
+  return containerConfig(dir, { image: [`pause_image = "${reg.host}/test/pause:latest"`], runtime: ["enable_pod_events = true", 'log_level = "debug"'] });
 }
 
 async function start(): Promise<Daemon> {

@@ -90,6 +90,39 @@ export interface DaemonOptions {
   waitReady?: boolean;
 }
 
+/** Keys to add to the tables of containerConfig (TOML allows a table once), and tables after it. */
+export interface ContainerConfigExtra {
+  image?: string[];
+  runtime?: string[];
+  runc?: string[];
+  tables?: string[];
+}
+
+/**
+ * crio.conf for a daemon that runs containers with every runtime directory of its own under
+ * `dir` (log_dir, namespaces_dir, container_exits_dir, container_attach_socket_dir, runc's
+ * runtime_root) and cgroupfs (these machines have no systemd).
+ */
+export function containerConfig(dir: string, extra: ContainerConfigExtra = {}): string {
+  const q = (p: string) => JSON.stringify(join(dir, p));
+  return [
+    "[crio]",
+    `log_dir = ${q("logs")}`,
+    ...(extra.image?.length ? ["[crio.image]", ...extra.image] : []),
+    "[crio.runtime]",
+    'cgroup_manager = "cgroupfs"',
+    `namespaces_dir = ${q("ns")}`,
+    `container_exits_dir = ${q("exits")}`,
+    `container_attach_socket_dir = ${q("attach")}`,
+    ...(extra.runtime ?? []),
+    "[crio.runtime.runtimes.runc]",
+    `runtime_root = ${q("runc")}`,
+    ...(extra.runc ?? []),
+    ...(extra.tables ?? []),
+    "",
+  ].join("\n");
+}
+
 /** Starts a daemon on a temporary socket and waits until it answers Version. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   requireBinary();

@@ -8,7 +8,7 @@ import { NamespaceMode } from "../../src/proto/index.ts";
 import { pauseImage } from "../../scripts/lib/cri-bench.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
-import { startDaemon, tempDir, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, type Daemon } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const CGROUP_PARENT = `/crio-infraauth-${tag}`;
@@ -24,21 +24,7 @@ beforeAll(async () => {
   d = await startDaemon({
     dir,
     registriesConf: `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`,
-    config: [
-      "[crio]",
-      `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
-      "[crio.image]",
-      `pause_image = "${reg.host}/private/pause:latest"`,
-      `pause_image_auth_file = ${JSON.stringify(authFile)}`,
-      "[crio.runtime]",
-      'cgroup_manager = "cgroupfs"',
-      `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
-      `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
-      `container_attach_socket_dir = ${JSON.stringify(join(dir, "attach"))}`,
-      "[crio.runtime.runtimes.runc]",
-      `runtime_root = ${JSON.stringify(join(dir, "runc"))}`,
-      "",
-    ].join("\n"),
+    config: containerConfig(dir, { image: [`pause_image = "${reg.host}/private/pause:latest"`, `pause_image_auth_file = ${JSON.stringify(authFile)}`] }),
   });
 }, 60_000);
 

@@ -14,7 +14,7 @@ import { PLUGIN_DIR, freeSubnetPrefix, realPluginsRunnable, sh } from "../../src
 import { busyboxImage } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
-import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const NET = `crio-pm${tag}`;
@@ -32,19 +32,7 @@ let ipForwardBefore = "";
 let seq = 0;
 
 function daemonConfig(includedPodMetrics?: string[]): string {
-  return [
-    "[crio]",
-    `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
-    "[crio.runtime]",
-    'cgroup_manager = "cgroupfs"',
-    `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
-    `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
-    `container_attach_socket_dir = ${JSON.stringify(join(dir, "attach"))}`,
-    "[crio.runtime.runtimes.runc]",
-    `runtime_root = ${JSON.stringify(join(dir, "runc"))}`,
-    ...(includedPodMetrics ? ["[crio.stats]", `included_pod_metrics = ${JSON.stringify(includedPodMetrics)}`] : []),
-    "",
-  ].join("\n");
+  return containerConfig(dir, { tables: includedPodMetrics ? ["[crio.stats]", `included_pod_metrics = ${JSON.stringify(includedPodMetrics)}`] : [] });
 }
 
 const start = (includedPodMetrics?: string[]) =>

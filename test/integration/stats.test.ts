@@ -13,7 +13,7 @@ import { PLUGIN_DIR, freeSubnetPrefix, realPluginsRunnable, sh } from "../../src
 import { busyboxImage } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
-import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const NET = `crio-st${tag}`;
@@ -66,18 +66,7 @@ beforeAll(async () => {
   );
   d = await startDaemon({
     dir,
-    config: [
-      "[crio]",
-      `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
-      "[crio.runtime]",
-      'cgroup_manager = "cgroupfs"',
-      `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
-      `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
-      `container_attach_socket_dir = ${JSON.stringify(join(dir, "attach"))}`,
-      "[crio.runtime.runtimes.runc]",
-      `runtime_root = ${JSON.stringify(join(dir, "runc"))}`,
-      "",
-    ].join("\n"),
+    config: containerConfig(dir),
     registriesConf: `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`,
   });
   await d.image.call("PullImage", { image: { image: IMAGE } }, 60_000);

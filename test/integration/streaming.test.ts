@@ -11,7 +11,7 @@ import { busyboxImage } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
 import { spdyClientBinary } from "../tools/spdyclient.ts";
-import { startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const CGROUP_PARENT = `/crio-stream-${tag}`;
@@ -35,18 +35,7 @@ beforeAll(async () => {
   d = await startDaemon({
     dir,
     registriesConf: `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`,
-    config: [
-      "[crio]",
-      `log_dir = ${JSON.stringify(join(dir, "logs"))}`,
-      "[crio.runtime]",
-      'cgroup_manager = "cgroupfs"',
-      `namespaces_dir = ${JSON.stringify(join(dir, "ns"))}`,
-      `container_exits_dir = ${JSON.stringify(join(dir, "exits"))}`,
-      `container_attach_socket_dir = ${JSON.stringify(join(dir, "attach"))}`,
-      "[crio.runtime.runtimes.runc]",
-      `runtime_root = ${JSON.stringify(join(dir, "runc"))}`,
-      "",
-    ].join("\n"),
+    config: containerConfig(dir),
   });
   await waitFor(async () => (await d.runtime.call("Status", {})).status.conditions.find((c: any) => c.type === "NetworkReady").status === true, 10_000, () => "NetworkReady stayed false");
   await d.image.call("PullImage", { image: { image: IMAGE } }, 60_000);

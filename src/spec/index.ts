@@ -51,7 +51,7 @@ export type { SeccompConvertOptions, SeccompOptions, SeccompProfileContents, Sec
 export { CLONE_NAMESPACE_FLAGS, CLONE_NAMESPACE_MASK, defaultSeccompProfile } from "./seccomp-default.ts";
 export { apparmorProfile, applySELinuxOption, DEFAULT_APPARMOR_PROFILE, selinuxLabels, SPC_TYPE } from "./security.ts";
 export type { AppArmorOptions, SELinuxOptions, SELinuxResult } from "./security.ts";
-export { parseSignal, stopSignal } from "./signal.ts";
+export { criSignal, parseSignal, stopSignal } from "./signal.ts";
 export type { StopSignal } from "./signal.ts";
 export * from "./types.ts";
 export { parseGroup, parsePasswd, user, userString } from "./user.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { InvalidArgumentError } from "../errors.ts";
 import { Signal } from "../proto/runtime-v1.ts";
-import { parseSignal, stopSignal } from "./signal.ts";
+import { criSignal, parseSignal, stopSignal } from "./signal.ts";
 
 describe("stopSignal", () => {
   test("default SIGTERM", () => {
@@ -28,5 +28,25 @@ describe("stopSignal", () => {
       expect(() => stopSignal({ StopSignal: bad })).toThrow(InvalidArgumentError);
     }
     expect(() => parseSignal("TERM!")).toThrow(InvalidArgumentError);
+  });
+});
+
+describe("criSignal", () => {
+  test("maps numbers to the CRI enum, real-time ones included; unknown numbers are RUNTIME_DEFAULT", () => {
+    expect(criSignal(15)).toBe(Signal.SIGTERM);
+    expect(criSignal(9)).toBe(Signal.SIGKILL);
+    expect(criSignal(10)).toBe(Signal.SIGUSR1);
+    expect(criSignal(6)).toBe(Signal.SIGABRT);
+    expect(criSignal(34)).toBe(Signal.SIGRTMIN);
+    expect(criSignal(37)).toBe(Signal.SIGRTMINPLUS3);
+    expect(criSignal(62)).toBe(Signal.SIGRTMAXMINUS2);
+    expect(criSignal(64)).toBe(Signal.SIGRTMAX);
+    expect(criSignal(0)).toBe(Signal.RUNTIME_DEFAULT);
+    expect(criSignal(99)).toBe(Signal.RUNTIME_DEFAULT);
+    // Round trip through stopSignal for every enum value.
+    for (const v of Object.values(Signal)) {
+      if (v === Signal.RUNTIME_DEFAULT || v === Signal.SIGCLD || v === Signal.SIGIOT || v === Signal.SIGPOLL) continue;
+      expect(criSignal(stopSignal(undefined, v).number)).toBe(v);
+    }
   });
 });

@@ -71,3 +71,11 @@ export function stopSignal(imageConfig: ImageConfig | undefined, requested: Sign
   if (fromImage === "") return { name: "SIGTERM", number: 15 };
   return parseSignal(fromImage);
 }
+
+const CRI_SIGNALS = new Map<string, Signal>(Object.entries(SignalName).map(([k, name]) => [name, Number(k) as Signal]));
+
+/** The CRI Signal enum value of a signal number (what ContainerStatus reports); RUNTIME_DEFAULT when it has none. */
+export function criSignal(n: number): Signal {
+  if (n < 1 || n > SIGRTMAX) return Signal.RUNTIME_DEFAULT;
+  return CRI_SIGNALS.get(nameOf(n).replace("+", "PLUS").replace("-", "MINUS")) ?? Signal.RUNTIME_DEFAULT;
+}

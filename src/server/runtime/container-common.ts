@@ -1,7 +1,6 @@
 // What the container RPCs share: the OCI runtime of a handler, exit bookkeeping (conmon's exit
 // files), stop with escalation, removal, restore after a restart, and the CRI views of a record.
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError } from "../../errors.ts";
 import { log } from "../../log.ts";
@@ -10,58 +9,16 @@ import { ExitWatcher, OciRuntime, readExitFile, readExitStatus, type ContainerEx
 import {
   ContainerEventType,
   ContainerState,
-  Signal,
-  SignalName,
   type Container as CriContainer,
   type ContainerStatus,
   type LinuxContainerResources,
   type Mount,
 } from "../../proto/index.ts";
+import { criSignal } from "../../spec/index.ts";
 import { containerState, type ContainerIndex, type ContainerRecord, type StoredResources } from "../../state/containers.ts";
 import type { Container as StorageContainer } from "../../storage/index.ts";
 import type { ServerContext } from "../context.ts";
 import type { ContainerInfo } from "../http.ts";
-
-// ---- signals ----
-
-const RT_MIN = 34;
-const RT_MAX = 64;
-
-/** A signal's number from "SIGTERM", "TERM", "15", "SIGRTMIN+3", "RTMAX-1"; undefined if unknown. */
-export function signalNumber(s: string): number | undefined {
-  const t = s.trim().toUpperCase();
-  if (/^\d+$/.test(t)) {
-    const n = Number(t);
-    return n >= 1 && n <= RT_MAX ? n : undefined;
-  }
-  const name = t.startsWith("SIG") ? t : `SIG${t}`;
-  const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(name);
-  if (rt) {
-    const base = rt[1] === "MIN" ? RT_MIN : RT_MAX;
-    const n = base + (rt[2] === "-" ? -1 : 1) * Number(rt[3] ?? 0);
-    return n >= RT_MIN && n <= RT_MAX ? n : undefined;
-  }
-  const extra: Record<string, number> = { SIGCLD: 17, SIGPOLL: 29, SIGIOT: 6, SIGSTKFLT: 16, SIGPWR: 30 };
-  return (osConstants.signals as Record<string, number>)[name] ?? extra[name];
-}
-
-/** The CRI Signal enum value → Linux signal number. */
-export function criSignalNumber(sig: Signal): number | undefined {
-  const name = SignalName[sig];
-  if (name === undefined || sig === Signal.RUNTIME_DEFAULT) return undefined;
-  const m = /^SIGRT(MINPLUS|MAXMINUS)(\d+)$/.exec(name);
-  if (m) return m[1] === "MINPLUS" ? RT_MIN + Number(m[2]) : RT_MAX - Number(m[2]);
-  return signalNumber(name);
-}
-
-/** Linux signal number → the CRI Signal enum value (RUNTIME_DEFAULT when it has none). */
-export function criSignalOf(n: number): Signal {
-  for (const [k, name] of Object.entries(SignalName)) {
-    const v = Number(k) as Signal;
-    if (v !== Signal.RUNTIME_DEFAULT && criSignalNumber(v) === n && name !== "SIGCLD" && name !== "SIGIOT" && name !== "SIGPOLL") return v;
-  }
-  return Signal.RUNTIME_DEFAULT;
-}
 
 // ---- the runtime of a handler ----
 
@@ -452,7 +409,7 @@ export function toCriStatus(rec: ContainerRecord): ContainerStatus {
     user: {
       linux: { uid: BigInt(rec.user.uid), gid: BigInt(rec.user.gid), supplementalGroups: rec.user.supplementalGroups.map((g) => BigInt(g)) },
     },
-    stopSignal: criSignalOf(rec.stopSignal),
+    stopSignal: criSignal(rec.stopSignal),
   };
 }
 

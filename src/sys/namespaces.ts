@@ -22,8 +22,9 @@
 //
 // A user namespace cannot be created this way: unshare(CLONE_NEWUSER) fails with EINVAL in a
 // multi-threaded process. pinns forks a child for it; that is not implemented here.
-import { closeSync, lstatSync, readlinkSync, writeSync } from "node:fs";
-import { cc, dlopen, FFIType, type Pointer } from "bun:ffi";
+import { lstatSync, readlinkSync } from "node:fs";
+import { FFIType } from "bun:ffi";
+import { compileNativeWindow, type NativeWindow } from "./native-window.ts";
 import { bindLibc, check, errno, ptr, SyscallError } from "./libc.ts";
 import { mount, MNT_DETACH, statfsType, umount2 } from "./mount.ts";
 import { sysctlPath } from "./sysctl.ts";
@@ -37,7 +38,6 @@ const fns = bindLibc({
   open: { args: [pointer, i32, u32], returns: i32 },
   close: { args: [i32], returns: i32 },
   unlink: { args: [pointer], returns: i32 },
-  memfd_create: { args: [pointer, u32], returns: i32 },
 });
 
 // clone(2) namespace flags (linux/sched.h).
@@ -302,38 +302,12 @@ restore:
 const LIBC_FNS = ["unshare", "setns", "open", "close", "mount", "sethostname", "write", "__errno_location"] as const;
 const STEPS = ["", "unshare", "open", "mount", "sethostname", "open", "write", "write"] as const;
 
-interface Window {
-  run: (fn: Pointer, args: Pointer, report: Pointer) => number;
-  fnTable: BigInt64Array;
-}
+type Window = NativeWindow;
 let windowFn: Window | undefined;
 
 /** Compiles the window once (a few milliseconds), from a memfd: nothing is written to disk. */
 function pinWindow(): Window {
-  if (windowFn) return windowFn;
-  // dlsym lives in libdl.so.2 on every glibc (a compatibility stub from 2.34 on).
-  const dl = dlopen("libdl.so.2", { dlsym: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr } });
-  const fnTable = new BigInt64Array(LIBC_FNS.length);
-  LIBC_FNS.forEach((name, i) => {
-    const addr = dl.symbols.dlsym(null, ptr(cstr(name))); // RTLD_DEFAULT
-    if (addr === null) throw new Error(`dlsym ${name}: not found`);
-    fnTable[i] = BigInt(addr);
-  });
-  const memfd = check("memfd_create", fns.memfd_create(ptr(cstr("crio-pin-window.c")), 1 /* MFD_CLOEXEC */));
-  let lib;
-  try {
-    writeSync(memfd, WINDOW_C);
-    lib = cc({
-      source: `/proc/self/fd/${memfd}`,
-      flags: ["-nostdlib"],
-      symbols: { crio_pin_window: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 } },
-    });
-  } catch (err) {
-    throw new Error(`namespace pinning: compiling its native window with bun:ffi cc failed: ${String(err)}`, { cause: err });
-  } finally {
-    closeSync(memfd);
-  }
-  windowFn = { run: lib.symbols.crio_pin_window, fnTable };
+  windowFn ??= compileNativeWindow("namespace pinning", WINDOW_C, "crio_pin_window", LIBC_FNS);
   return windowFn;
 }
 

@@ -8,8 +8,8 @@
 // non-blocking, so the window never waits on the network; the caller polls for the handshake's
 // result with connectResult. The thread's return is verified against the namespace inode it
 // started in; a failed return is fatal (NamespaceRestoreError) and poisons every later call.
-import { closeSync, writeSync } from "node:fs";
-import { cc, dlopen, FFIType, type Pointer } from "bun:ffi";
+import { FFIType } from "bun:ffi";
+import { compileNativeWindow, type NativeWindow } from "./native-window.ts";
 import { bindLibc, check, errno, ptr, SyscallError } from "./libc.ts";
 import { closeFd, NamespaceRestoreError, openNamespace, threadNamespaceId } from "./namespaces.ts";
 
@@ -18,7 +18,6 @@ const fns = bindLibc({
   poll: { args: [pointer, u32, i32], returns: i32 },
   getsockopt: { args: [i32, i32, i32, pointer, pointer], returns: i32 },
   close: { args: [i32], returns: i32 },
-  memfd_create: { args: [pointer, u32], returns: i32 },
 });
 
 const AF_INET = 2;
@@ -86,10 +85,7 @@ int crio_netns_connect(void **fn, long *a, long *report) {
 const LIBC_FNS = ["setns", "socket", "connect", "close", "__errno_location"] as const;
 const STEPS = ["", "setns", "socket", "connect"] as const;
 
-interface Window {
-  run: (fn: Pointer, args: Pointer, report: Pointer) => number;
-  fnTable: BigInt64Array;
-}
+type Window = NativeWindow;
 let windowFn: Window | undefined;
 let poisoned: NamespaceRestoreError | undefined;
 
@@ -100,29 +96,7 @@ function cstr(s: string): Uint8Array {
 
 /** Compiles the window once with bun:ffi's cc, from a memfd (nothing is written to disk). */
 function connectWindow(): Window {
-  if (windowFn) return windowFn;
-  const dl = dlopen("libdl.so.2", { dlsym: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr } });
-  const fnTable = new BigInt64Array(LIBC_FNS.length);
-  LIBC_FNS.forEach((name, i) => {
-    const addr = dl.symbols.dlsym(null, ptr(cstr(name))); // RTLD_DEFAULT
-    if (addr === null) throw new Error(`dlsym ${name}: not found`);
-    fnTable[i] = BigInt(addr);
-  });
-  const memfd = check("memfd_create", fns.memfd_create(ptr(cstr("crio-netns-connect.c")), 1 /* MFD_CLOEXEC */));
-  let lib;
-  try {
-    writeSync(memfd, WINDOW_C);
-    lib = cc({
-      source: `/proc/self/fd/${memfd}`,
-      flags: ["-nostdlib"],
-      symbols: { crio_netns_connect: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 } },
-    });
-  } catch (err) {
-    throw new Error(`netns connect: compiling its native window with bun:ffi cc failed: ${String(err)}`, { cause: err });
-  } finally {
-    closeSync(memfd);
-  }
-  windowFn = { run: lib.symbols.crio_netns_connect, fnTable };
+  windowFn ??= compileNativeWindow("netns connect", WINDOW_C, "crio_netns_connect", LIBC_FNS);
   return windowFn;
 }
 

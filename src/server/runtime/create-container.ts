@@ -167,7 +167,7 @@ async function create(ctx: ServerContext, req: CreateContainerRequest, sb: Sandb
 
     const stopSignal = specStopSignal(imageConfig, cfg.stopSignal).number;
 
-    const host = hostFacts(cgroupManager);
+    const host = hostFacts(cgroupManager, cfg.mounts.length > 0);
     host.storageRoot = conf.root;
     host.containerMinMemory = parseMinMemory(h.container_min_memory);
     host.apparmorEnabled = apparmorEnabled();

@@ -3,27 +3,14 @@
 // Read once per daemon except the mount table, which changes (read per CreateContainer).
 import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
-import { ALL_CAPABILITIES, type HostFacts, type HostMount } from "../../spec/index.ts";
+import { readMountInfo } from "../../sandbox/namespaces.ts";
+import { ALL_CAPABILITIES, type HostFacts } from "../../spec/index.ts";
 import type { CgroupManager } from "../../cgroups/index.ts";
 
 /** The capability names set in a /proc/<pid>/status Cap* hex mask. */
 export function capabilitiesOfMask(hex: string): string[] {
   const mask = BigInt(`0x${hex.trim()}`);
   return ALL_CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n);
-}
-
-/** /proc/self/mountinfo → mount points with their optional fields (shared:N, master:N). */
-export function parseMountinfo(text: string): HostMount[] {
-  const out: HostMount[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    const f = line.split(" ");
-    const sep = f.indexOf("-");
-    if (sep < 6) continue;
-    const mountpoint = (f[4] as string).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-    out.push({ mountpoint, optional: f.slice(6, sep).join(" ") });
-  }
-  return out;
 }
 
 function kernelAtLeast(major: number, minor: number): boolean {
@@ -35,7 +22,11 @@ function kernelAtLeast(major: number, minor: number): boolean {
 
 let stable: Omit<HostFacts, "mounts"> | undefined;
 
-export function hostFacts(cgroups: CgroupManager): HostFacts {
+/**
+ * The host facts; the mount table only when `withMounts` (it serves the propagation checks of
+ * the request's bind mounts, so a container without mounts does not pay for reading it).
+ */
+export function hostFacts(cgroups: CgroupManager, withMounts = false): HostFacts {
   if (stable === undefined) {
     const status = readFileSync("/proc/self/status", "utf8");
     const capBnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
@@ -54,5 +45,6 @@ export function hostFacts(cgroups: CgroupManager): HostFacts {
       idmapSupported: false,
     };
   }
-  return { ...stable, mounts: parseMountinfo(readFileSync("/proc/self/mountinfo", "utf8")) };
+  const mounts = withMounts ? readMountInfo().map((m) => ({ mountpoint: m.mountPoint, optional: m.optional.join(" ") })) : [];
+  return { ...stable, mounts };
 }

@@ -5,6 +5,7 @@
 // Frame layouts follow SPDY Protocol Draft 3 section 2.2 (control frames carry a version of 3;
 // draft 3.1 only adds session-level flow control: WINDOW_UPDATE on stream 0).
 
+import { ChunkBuffer } from "./chunk-buffer.ts";
 import zlib from "node:zlib";
 import { SPDY3_DICTIONARY } from "./spdy-dictionary.ts";
 
@@ -154,70 +155,34 @@ export function encodeWindowUpdate(streamId: number, delta: number): Uint8Array 
  * keep them.
  */
 export class FrameParser {
-  private chunks: Uint8Array[] = [];
-  private size = 0;
+  private readonly input = new ChunkBuffer();
 
   constructor(private readonly maxPayload = MAX_FRAME_PAYLOAD) {}
 
   get buffered(): number {
-    return this.size;
+    return this.input.length;
   }
 
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.size += chunk.length;
+    this.input.push(chunk);
   }
 
   next(): Frame | undefined {
-    if (this.size < 8) return undefined;
-    const head = this.peek(8);
+    if (this.input.length < 8) return undefined;
+    const head = this.input.peek(8);
     const view = new DataView(head.buffer, head.byteOffset, 8);
     const first = view.getUint32(0);
     const second = view.getUint32(4);
     const flags = second >>> 24;
     const length = second & 0xffffff;
     if (length > this.maxPayload) throw new SpdyProtocolError(`frame of ${length} bytes exceeds the limit`);
-    if (this.size < 8 + length) return undefined;
-    this.skip(8);
-    const payload = this.take(length);
+    if (this.input.length < 8 + length) return undefined;
+    this.input.take(8);
+    const payload = this.input.take(length);
     if (first & 0x80000000) {
       return { kind: "control", version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload };
     }
     return { kind: "data", streamId: first & 0x7fffffff, flags, data: payload };
-  }
-
-  private peek(n: number): Uint8Array {
-    const first = this.chunks[0] as Uint8Array;
-    if (first.length >= n) return first.subarray(0, n);
-    const out = new Uint8Array(n);
-    let off = 0;
-    for (const c of this.chunks) {
-      const k = Math.min(c.length, n - off);
-      out.set(c.subarray(0, k), off);
-      off += k;
-      if (off === n) break;
-    }
-    return out;
-  }
-
-  private skip(n: number): void {
-    this.take(n);
-  }
-
-  private take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let off = 0;
-    while (off < n) {
-      const c = this.chunks[0] as Uint8Array;
-      const k = Math.min(c.length, n - off);
-      out.set(c.subarray(0, k), off);
-      off += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.size -= n;
-    return out;
   }
 }
 

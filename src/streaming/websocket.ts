@@ -3,6 +3,7 @@
 // handshake (5.5.1, 7). No extensions are negotiated, so RSV bits must be clear. This is the
 // transport of Kubernetes' channel protocols (ws-channels.ts).
 
+import { ChunkBuffer } from "./chunk-buffer.ts";
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
@@ -113,8 +114,7 @@ export class WebSocketConnection extends EventEmitter implements AsyncIterable<W
 
   private readonly socket: Duplex;
   private readonly maxMessageSize: number;
-  private chunks: Uint8Array[] = [];
-  private size = 0;
+  private readonly input = new ChunkBuffer();
   private fragments: Uint8Array[] = [];
   private fragmentsSize = 0;
   private fragmentOpcode = -1;
@@ -244,8 +244,7 @@ export class WebSocketConnection extends EventEmitter implements AsyncIterable<W
   private onData(chunk: Uint8Array): void {
     if (this.isClosed) return;
     this.lastActivity = Date.now();
-    this.chunks.push(chunk);
-    this.size += chunk.length;
+    this.input.push(chunk);
     try {
       while (this.parseFrame()) {
         // keep parsing
@@ -256,40 +255,11 @@ export class WebSocketConnection extends EventEmitter implements AsyncIterable<W
     }
   }
 
-  private bytes(n: number): Uint8Array {
-    const first = this.chunks[0] as Uint8Array;
-    if (first.length >= n) return first.subarray(0, n);
-    const out = new Uint8Array(n);
-    let off = 0;
-    for (const c of this.chunks) {
-      const k = Math.min(c.length, n - off);
-      out.set(c.subarray(0, k), off);
-      off += k;
-      if (off === n) break;
-    }
-    return out;
-  }
-
-  private consume(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let off = 0;
-    while (off < n) {
-      const c = this.chunks[0] as Uint8Array;
-      const k = Math.min(c.length, n - off);
-      out.set(c.subarray(0, k), off);
-      off += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.size -= n;
-    return out;
-  }
-
   /** Parses one frame if complete; returns false when more bytes are needed. */
   private parseFrame(): boolean {
     if (this.closeSent && this.isClosed) return false;
-    if (this.size < 2) return false;
-    const h = this.bytes(2);
+    if (this.input.length < 2) return false;
+    const h = this.input.peek(2);
     const b0 = h[0] as number;
     const b1 = h[1] as number;
     const fin = (b0 & 0x80) !== 0;
@@ -299,13 +269,13 @@ export class WebSocketConnection extends EventEmitter implements AsyncIterable<W
     let len = b1 & 0x7f;
     let headerLen = 2;
     if (len === 126) {
-      if (this.size < 4) return false;
-      const e = this.bytes(4);
+      if (this.input.length < 4) return false;
+      const e = this.input.peek(4);
       len = ((e[2] as number) << 8) | (e[3] as number);
       headerLen = 4;
     } else if (len === 127) {
-      if (this.size < 10) return false;
-      const e = this.bytes(10);
+      if (this.input.length < 10) return false;
+      const e = this.input.peek(10);
       const big = new DataView(e.buffer, e.byteOffset, 10).getBigUint64(2);
       if (big >> 63n) throw new WebSocketError(CloseCode.PROTOCOL_ERROR, "invalid payload length");
       if (big > BigInt(this.maxMessageSize)) throw new WebSocketError(CloseCode.MESSAGE_TOO_BIG, "message too big");
@@ -315,10 +285,10 @@ export class WebSocketConnection extends EventEmitter implements AsyncIterable<W
     const isControl = (opcode & 0x08) !== 0;
     if (isControl && (!fin || len > 125)) throw new WebSocketError(CloseCode.PROTOCOL_ERROR, "invalid control frame");
     if (len > this.maxMessageSize) throw new WebSocketError(CloseCode.MESSAGE_TOO_BIG, "message too big");
-    if (this.size < headerLen + 4 + len) return false;
-    this.consume(headerLen);
-    const mask = this.consume(4);
-    const payload = this.consume(len);
+    if (this.input.length < headerLen + 4 + len) return false;
+    this.input.take(headerLen);
+    const mask = this.input.take(4);
+    const payload = this.input.take(len);
     for (let i = 0; i < len; i++) payload[i] = (payload[i] as number) ^ (mask[i & 3] as number);
     this.onFrame(fin, opcode, payload);
     return true;

@@ -2,7 +2,7 @@
 // on a temporary socket with temporary config files, and talks to it with a grpc-js CRI client
 // built from the generated tables, and with HTTP over the unix socket.
 import * as grpc from "@grpc/grpc-js";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -88,6 +88,43 @@ export interface DaemonOptions {
   /** Run in this directory (state kept after cleanup) instead of a new temporary one. */
   dir?: string;
   waitReady?: boolean;
+}
+
+/** Mount points below `dir` in this mount namespace (the daemon's), in mount order. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(`${dir}/`));
+}
+
+/** Lazily unmounts everything below `dir`, newest first (a failed test's leftovers). */
+export function unmountUnder(dir: string): void {
+  for (const m of mountsUnder(dir).reverse()) Bun.spawnSync(["umount", "-l", m]);
+}
+
+/**
+ * Removes a test's cgroup parent and its pod cgroups in every hierarchy; a cgroup below a pod
+ * cgroup, or one that cannot be removed, is reported in `problems`.
+ */
+export function removeCgroupTree(parent: string, problems: string[]): void {
+  for (const h of readdirSync("/sys/fs/cgroup")) {
+    const c = join("/sys/fs/cgroup", h, parent);
+    if (!existsSync(c)) continue;
+    for (const child of readdirSync(c, { withFileTypes: true })) {
+      if (!child.isDirectory()) continue;
+      for (const grandchild of readdirSync(join(c, child.name), { withFileTypes: true })) {
+        if (grandchild.isDirectory()) problems.push(`cgroup ${join(c, child.name, grandchild.name)} left behind`);
+      }
+      try {
+        rmdirSync(join(c, child.name));
+      } catch (e) {
+        problems.push(`cgroup ${join(c, child.name)}: ${(e as Error).message}`);
+      }
+    }
+    try {
+      rmdirSync(c);
+    } catch (e) {
+      problems.push(`cgroup ${c}: ${(e as Error).message}`);
+    }
+  }
 }
 
 /** Keys to add to the tables of containerConfig (TOML allows a table once), and tables after it. */

@@ -8,7 +8,7 @@ import { NamespaceMode } from "../../src/proto/index.ts";
 import { pauseImage } from "../../scripts/lib/cri-bench.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
-import { containerConfig, startDaemon, tempDir, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, type Daemon, unmountUnder } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const CGROUP_PARENT = `/crio-infraauth-${tag}`;
@@ -32,9 +32,7 @@ afterAll(async () => {
   await d?.stop().catch(() => {});
   await d?.cleanup();
   await reg?.stop();
-  for (const m of readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(`${dir}/`)).reverse()) {
-    Bun.spawnSync(["umount", "-l", m]);
-  }
+  unmountUnder(dir);
   for (const h of readdirSync("/sys/fs/cgroup")) {
     const c = join("/sys/fs/cgroup", h, CGROUP_PARENT);
     if (existsSync(c)) rmdirSync(c);

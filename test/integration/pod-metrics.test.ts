@@ -14,7 +14,7 @@ import { PLUGIN_DIR, freeSubnetPrefix, realPluginsRunnable, sh } from "../../src
 import { busyboxImage } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
-import { containerConfig, startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, waitFor, type Daemon, removeCgroupTree, unmountUnder } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const NET = `crio-pm${tag}`;
@@ -83,29 +83,12 @@ afterAll(async () => {
     } catch (e) {
       problems.push(String(e));
     }
-    const mounts = () => readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(`${dir}/`));
-    for (const m of mounts().reverse()) sh(["umount", "-l", m]);
+    unmountUnder(dir); // a failed test's leftovers: /dev/shm tmpfs mounts, pins, the shared <type>ns mounts
     await d.cleanup();
   }
   await reg?.stop();
-  for (const c of cgroupDirs(CGROUP_ROOT)) {
-    for (const child of readdirSync(c, { withFileTypes: true })) {
-      if (!child.isDirectory()) continue;
-      for (const grandchild of readdirSync(join(c, child.name), { withFileTypes: true })) {
-        if (grandchild.isDirectory()) problems.push(`cgroup ${join(c, child.name, grandchild.name)} left behind`);
-      }
-      try {
-        rmdirSync(join(c, child.name));
-      } catch (e) {
-        problems.push(`cgroup ${join(c, child.name)}: ${(e as Error).message}`);
-      }
-    }
-    try {
-      rmdirSync(c);
-    } catch (e) {
-      problems.push(`cgroup ${c}: ${(e as Error).message}`);
-    }
-  }
+  removeCgroupTree(CGROUP_ROOT, problems);
+
   sh(["ip", "link", "del", BRIDGE]);
   if (ipForwardBefore !== "") writeFileSync("/proc/sys/net/ipv4/ip_forward", ipForwardBefore);
   if (dir !== "") rmSync(dir, { recursive: true, force: true });

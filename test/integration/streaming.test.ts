@@ -11,7 +11,7 @@ import { busyboxImage } from "../lib/images.ts";
 import { pushImage } from "../lib/push.ts";
 import { startRegistry, type TestRegistry } from "../lib/registry.ts";
 import { spdyClientBinary } from "../tools/spdyclient.ts";
-import { containerConfig, startDaemon, tempDir, waitFor, type Daemon } from "./harness.ts";
+import { containerConfig, startDaemon, tempDir, waitFor, type Daemon, unmountUnder } from "./harness.ts";
 
 const tag = Math.random().toString(16).slice(2, 8);
 const CGROUP_PARENT = `/crio-stream-${tag}`;
@@ -51,9 +51,7 @@ afterAll(async () => {
   }
   await d?.cleanup();
   await reg?.stop();
-  for (const m of readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(`${dir}/`)).reverse()) {
-    Bun.spawnSync(["umount", "-l", m]);
-  }
+  unmountUnder(dir);
   for (const h of readdirSync("/sys/fs/cgroup")) {
     const c = join("/sys/fs/cgroup", h, CGROUP_PARENT);
     if (!existsSync(c)) continue;

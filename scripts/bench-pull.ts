@@ -29,6 +29,7 @@ import { assembleImage, bigImage, buildLayer, randomBytes, type BuiltImage, type
 import { pushImage } from "../test/lib/push.ts";
 import { startRegistry, type TestRegistry } from "../test/lib/registry.ts";
 import { criClient, type CriClient } from "../test/integration/harness.ts";
+import { cleanupAll, loadavg, onCleanup, processTree, procStatus, tail, waitUntil } from "./lib/cri-bench.ts";
 import type { TarInput } from "../src/image/tar/writer.ts";
 import { ImageServiceMethods, RuntimeServiceMethods } from "../src/proto/index.ts";
 import { layerIdFor } from "../src/storage/ids.ts";
@@ -78,29 +79,6 @@ let GNU_TIME: string | undefined;
 
 // Everything started is registered here and undone in reverse order on normal exit, on an
 // error, and on SIGINT/SIGTERM/SIGHUP.
-const cleanups: { what: string; fn: () => void | Promise<void> }[] = [];
-function onCleanup(what: string, fn: () => void | Promise<void>): () => void {
-  const entry = { what, fn };
-  cleanups.push(entry);
-  return () => {
-    const i = cleanups.indexOf(entry);
-    if (i >= 0) cleanups.splice(i, 1);
-  };
-}
-let cleaning: Promise<void> | undefined;
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { what, fn } = cleanups.pop()!;
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`cleanup (${what}) failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  })();
-  return cleaning;
-}
 let interrupted = false;
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(sig, () => {
@@ -152,26 +130,6 @@ function scratch(parent: string, prefix: string): { dir: string; release: () => 
   return { dir, release: () => void unmountUnder(dir) };
 }
 
-/** `pid` and every process below it (read before anything is killed: orphans lose the link). */
-function processTree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue; // gone
-    }
-    for (const tid of tasks) {
-      try {
-        for (const c of readFileSync(`/proc/${out[i]}/task/${tid}/children`, "utf8").split(" ")) if (c.trim()) out.push(Number(c));
-      } catch {
-        // gone
-      }
-    }
-  }
-  return out;
-}
 
 /** SIGKILLs `pid` and its descendants (GNU time's command, skopeo's storage-untar, ...). */
 function killTree(pid: number): void {
@@ -206,11 +164,6 @@ function track(name: string, proc: Bun.Subprocess, graceMs = 10_000): () => Prom
 
 const CLK_TCK = 100;
 
-function procStatus(pid: number): { rss: number; hwm: number; anon: number } {
-  const s = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN);
-  return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024, anon: kb("RssAnon") / 1024 };
-}
 
 /** utime + stime of the whole process (all threads), seconds. */
 function cpuSeconds(pid: number): number {
@@ -429,14 +382,6 @@ function names(t: Target) {
   return { big: `${t.registry.host}/bench/big:latest`, sibling: `${t.registry.host}/bench/big2:latest` };
 }
 
-async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not ready within ${timeoutMs} ms`);
-    await Bun.sleep(20);
-  }
-}
 
 interface CrioDaemon {
   pid: number;
@@ -497,13 +442,6 @@ async function startCrio(t: Target, extraArgs: string[] = []): Promise<CrioDaemo
   return { pid: proc.pid, dir, root: join(dir, "root"), image, logFile, stop };
 }
 
-function tail(file: string, n = 3000): string {
-  try {
-    return readFileSync(file, "utf8").slice(-n);
-  } catch {
-    return "";
-  }
-}
 
 type Round = Record<Scenario, Sample>;
 
@@ -692,9 +630,6 @@ async function registryBaseline(t: Target): Promise<{ seqMs: number; parMs: numb
   return { seqMs, parMs: performance.now() - t0 };
 }
 
-function loadavg(): string {
-  return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-}
 
 // ---------------------------------------------------------------- main
 

@@ -13,9 +13,8 @@ import { splitCriLog } from "./cri-log.ts";
 import { ExitWatcher, readExitStatus, type ContainerExit } from "./exit-watcher.ts";
 import { OciError, OciRuntime, type RuntimeHandlerConfig } from "./runtime.ts";
 import { parseSyncObjects } from "./sync-pipe.ts";
+import { minimalSpec, removeCgroups } from "./test-helpers.ts";
 
-const CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE", "CAP_KILL"];
 const APPLETS = ["sh", "echo", "sleep", "cat", "ls", "true", "false", "kill", "ps"];
 
 const canRun = process.getuid?.() === 0 && existsSync("/usr/bin/conmon") && existsSync("/bin/busybox");
@@ -32,7 +31,7 @@ function runtimeWorks(path: string): { ok: boolean; stderr: string } {
     mkdirSync(join(dir, "rootfs/bin"), { recursive: true });
     copyFileSync("/bin/busybox", join(dir, "rootfs/bin/busybox"));
     symlinkSync("busybox", join(dir, "rootfs/bin/true"));
-    const spec = minimalSpec(join(dir, "rootfs"), ["true"], "");
+    const spec = minimalSpec(join(dir, "rootfs"), ["true"], "", { hostname: "oci-test" });
     delete (spec.linux as { cgroupsPath?: string }).cgroupsPath;
     writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
     const id = `probe-${process.pid}`;
@@ -141,7 +140,7 @@ for (const handler of handlers.filter((h) => h.name === "runc" || h.probe.ok)) d
     const persistDir = join(base, "persist", id);
     mkdirSync(bundleDir, { recursive: true });
     mkdirSync(persistDir, { recursive: true });
-    writeFileSync(join(bundleDir, "config.json"), JSON.stringify(minimalSpec(join(base, "rootfs"), args, `/${cgParent}/${id}`)));
+    writeFileSync(join(bundleDir, "config.json"), JSON.stringify(minimalSpec(join(base, "rootfs"), args, `/${cgParent}/${id}`, { hostname: "oci-test" })));
     created.push({ id, bundle: bundleDir });
     return { bundleDir, persistDir, logPath: join(base, "logs", `${id}.log`) };
   }
@@ -289,48 +288,3 @@ function conmonPids(): number[] {
   return out;
 }
 
-/** rmdir every `<hierarchy>/<parent>/<child>` and `<hierarchy>/<parent>` this test made. */
-function removeCgroups(parent: string): void {
-  const roots = ["/sys/fs/cgroup"];
-  for (const h of readdirSync("/sys/fs/cgroup")) roots.push(join("/sys/fs/cgroup", h));
-  for (const root of roots) {
-    const dir = join(root, parent);
-    if (!existsSync(dir)) continue;
-    try {
-      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(join(dir, e.name));
-      rmdirSync(dir);
-    } catch { /* still busy or not a hierarchy */ }
-  }
-}
-
-function minimalSpec(rootfs: string, args: string[], cgroupsPath: string) {
-  return {
-    ociVersion: "1.0.2",
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args,
-      env: ["PATH=/bin", "HOME=/"],
-      cwd: "/",
-      capabilities: { bounding: CAPS, effective: CAPS, permitted: CAPS },
-      noNewPrivileges: false,
-    },
-    root: { path: rootfs, readonly: true },
-    hostname: "oci-test",
-    mounts: [
-      { destination: "/proc", type: "proc", source: "proc" },
-      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-      { destination: "/dev/pts", type: "devpts", source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
-      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-      { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
-    ],
-    linux: {
-      cgroupsPath,
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network" }],
-      maskedPaths: ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-    },
-  };
-}

@@ -13,13 +13,12 @@ import { join } from "node:path";
 import { threadNamespaceId } from "../sys/namespaces.ts";
 import { acceptSeqpacket, closeSocket, listenSeqpacket, recvRecord, sendRecord } from "../sys/seqpacket.ts";
 import { OciRuntime, type RuntimeHandlerConfig } from "./runtime.ts";
+import { minimalSpec, removeCgroups } from "./test-helpers.ts";
 import {
   ATTACH_PIPE_STDERR, ATTACH_PIPE_STDOUT, attachSocketPath, attachStreaming, ctlFifoPath, execStreaming, PortForwardError,
   portForwardStreaming, type TerminalSize,
 } from "./stream.ts";
 
-const CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE", "CAP_KILL"];
 const APPLETS = ["sh", "echo", "sleep", "cat", "true", "stty", "tty", "head", "wc", "ls"];
 const RUNC = "/usr/sbin/runc";
 const CONMON = "/usr/bin/conmon";
@@ -356,7 +355,7 @@ describe("exec and attach in a conmon + runc container", () => {
     const persistDir = join(base, "persist", id);
     mkdirSync(bundleDir, { recursive: true });
     mkdirSync(persistDir, { recursive: true });
-    const spec = minimalSpec(join(base, "rootfs"), args, `/${cgParent}/${id}`);
+    const spec = minimalSpec(join(base, "rootfs"), args, `/${cgParent}/${id}`, { hostname: "stream-test", env: ["TERM=xterm"] });
     spec.process.terminal = o.terminal ?? false;
     writeFileSync(join(bundleDir, "config.json"), JSON.stringify(spec));
     created.push({ id, bundle: bundleDir });
@@ -659,48 +658,3 @@ net.createServer((s) => { s.on("error", () => {}); s.pipe(s); }).listen(Number(p
 
 // ─── fixtures ────────────────────────────────────────────────────────────────────────────────
 
-/** rmdir every `<hierarchy>/<parent>/<child>` and `<hierarchy>/<parent>` the tests made. */
-function removeCgroups(parent: string): void {
-  const roots = ["/sys/fs/cgroup"];
-  for (const h of readdirSync("/sys/fs/cgroup")) roots.push(join("/sys/fs/cgroup", h));
-  for (const root of roots) {
-    const dir = join(root, parent);
-    if (!existsSync(dir)) continue;
-    try {
-      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(join(dir, e.name));
-      rmdirSync(dir);
-    } catch { /* still busy or not a hierarchy */ }
-  }
-}
-
-function minimalSpec(rootfs: string, args: string[], cgroupsPath: string) {
-  return {
-    ociVersion: "1.0.2",
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args,
-      env: ["PATH=/bin", "HOME=/", "TERM=xterm"],
-      cwd: "/",
-      capabilities: { bounding: CAPS, effective: CAPS, permitted: CAPS },
-      noNewPrivileges: false,
-    },
-    root: { path: rootfs, readonly: true },
-    hostname: "stream-test",
-    mounts: [
-      { destination: "/proc", type: "proc", source: "proc" },
-      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-      { destination: "/dev/pts", type: "devpts", source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
-      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-      { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
-    ],
-    linux: {
-      cgroupsPath,
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network" }],
-      maskedPaths: ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-    },
-  };
-}
